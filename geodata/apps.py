@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class GeodataConfig(AppConfig):
+    name = "geodata"
+    verbose_name = "空间基础数据"

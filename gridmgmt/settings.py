@@ -1,0 +1,190 @@
+"""Django settings for gridmgmt. Every value comes from the environment (docs/configuration.md).
+
+GRIDMGMT_MODE selects defaults: "production" (the default) requires every secret to be set;
+"development" and "test" fill in harmless local values for what is missing.
+"""
+
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from gridmgmt.env import env_bool, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+MODE = env_str("GRIDMGMT_MODE", "production")
+if MODE not in {"production", "development", "test"}:
+    raise ImproperlyConfigured(f"GRIDMGMT_MODE={MODE!r}: use production, development or test.")
+LOCAL_MODE = MODE != "production"
+
+DEBUG = env_bool("DEBUG", False)
+SECRET_KEY = env_str("SECRET_KEY", "insecure-local-only-key" if LOCAL_MODE else None)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django.contrib.gis",
+    "django.contrib.postgres",
+    "leaflet",
+    "rest_framework",
+    "rest_framework_gis",
+    "drf_spectacular",
+    "procrastinate.contrib.django",
+    "accounts",
+    "geodata",
+    "events",
+    "patrol_api",
+    "maps",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "gridmgmt.urls"
+WSGI_APPLICATION = "gridmgmt.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- database: PostGIS only -------------------------------------------------------------
+_database_url = env_str("DATABASE_URL")
+DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
+DATABASES["default"]["ENGINE"] = "django.contrib.gis.db.backends.postgis"
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Parallel sessions (several developers or helpers on one cluster) can keep their test
+# databases apart with GRIDMGMT_TEST_DB_NAME.
+DATABASES["default"]["TEST"] = {"NAME": env_str("GRIDMGMT_TEST_DB_NAME", "test_gridmgmt")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_USER_MODEL = "accounts.User"
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# --- language and time ------------------------------------------------------------------
+LANGUAGE_CODE = env_str("LANGUAGE_CODE", "zh-hans")
+LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = env_str("TIME_ZONE", "Asia/Shanghai")
+USE_I18N = True
+USE_TZ = True
+
+# --- static and uploaded files ----------------------------------------------------------
+STATIC_URL = "/static/"
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if MODE == "test"
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+# Uploaded files (photos, import files) live outside the web root; they are served only
+# through permission-checked views.
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / ".local" / "media")))
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 20 * 1024 * 1024
+
+# --- spatial ----------------------------------------------------------------------------
+# Geometries are stored in WGS84 / EPSG:4326 (CGCS2000, EPSG:4490, is the same within
+# centimetres for our purpose). Areas and distances are computed on geography or in the
+# metric CRS below: a CGCS2000 3-degree Gauss-Krüger zone chosen for the jurisdiction.
+STORAGE_SRID = 4326
+METRIC_SRID = env_int("GRIDMGMT_METRIC_SRID", 4544)
+if not 4534 <= METRIC_SRID <= 4554:
+    raise ImproperlyConfigured(
+        f"GRIDMGMT_METRIC_SRID={METRIC_SRID}: use a CGCS2000 3-degree Gauss-Krüger zone, EPSG:4534-4554."
+    )
+BASE_MAP = env_str("GRIDMGMT_BASE_MAP", "osm")
+if BASE_MAP not in {"osm", "tianditu", "amap", "none"}:
+    raise ImproperlyConfigured(f"GRIDMGMT_BASE_MAP={BASE_MAP!r}: use osm, tianditu, amap or none.")
+TIANDITU_KEY = env_str("GRIDMGMT_TIANDITU_KEY", "")
+
+LEAFLET_CONFIG = {
+    "DEFAULT_CENTER": (29.42, 106.46),
+    "DEFAULT_ZOOM": 12,
+    "MIN_ZOOM": 3,
+    "MAX_ZOOM": 19,
+    "TILES": [] if BASE_MAP == "none" else [("OpenStreetMap", "https://tile.openstreetmap.org/{z}/{x}/{y}.png", {"attribution": "© OpenStreetMap"})],
+    "RESET_VIEW": False,
+}
+
+# --- personal data (PIPL) -----------------------------------------------------------------
+# Fernet keys, comma-separated, newest first: every key can decrypt, the first encrypts.
+PII_KEYS = env_list("GRIDMGMT_PII_KEYS", ["bG9jYWwtb25seS1rZXktbG9jYWwtb25seS1rZXkhIQ=="] if LOCAL_MODE else [])
+PII_HASH_KEY = env_str("GRIDMGMT_PII_HASH_KEY", "local-only-hash-key" if LOCAL_MODE else None)
+if not PII_KEYS:
+    raise ImproperlyConfigured("Set GRIDMGMT_PII_KEYS (see docs/configuration.md).")
+
+# --- REST API -----------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {"TITLE": "gridmgmt API", "VERSION": "1.0.0"}
+
+# --- security -----------------------------------------------------------------------------
+# Behind HTTPS (the normal production case) set GRIDMGMT_HTTPS=1: secure cookies, HSTS, redirect.
+SECURE_HTTPS = env_bool("GRIDMGMT_HTTPS", False)
+SESSION_COOKIE_SECURE = SECURE_HTTPS
+CSRF_COOKIE_SECURE = SECURE_HTTPS
+SECURE_SSL_REDIRECT = SECURE_HTTPS
+SECURE_HSTS_SECONDS = 31536000 if SECURE_HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HTTPS
+SECURE_HSTS_PRELOAD = SECURE_HTTPS
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if SECURE_HTTPS else None
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+}
+
+# Debian 12 ships GDAL 3.6; the warning asks for 3.9 to block file/network access from
+# spatial references. We never pass user-supplied SRS strings to GDAL (imports go through
+# pyproj), so the warning is silenced here on purpose.
+SILENCED_SYSTEM_CHECKS = ["gis.W001"]
