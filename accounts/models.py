@@ -28,7 +28,12 @@ class User(AbstractUser):
         "geodata.Community", verbose_name="所属社区", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     department = models.ForeignKey(
-        "geodata.Department", verbose_name="所属部门", null=True, blank=True, on_delete=models.PROTECT, related_name="members"
+        "geodata.Department",
+        verbose_name="所属部门",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="members",
     )
 
     class Meta:

@@ -134,7 +134,8 @@ class Grid(models.Model):
             _valid("geom", "grid_geom_valid"),
             _digits("code", 15, "grid_code_15_digits"),
             models.CheckConstraint(
-                name="grid_validity_period_ordered", condition=Q(valid_to__isnull=True) | Q(valid_to__gt=models.F("valid_from"))
+                name="grid_validity_period_ordered",
+                condition=Q(valid_to__isnull=True) | Q(valid_to__gt=models.F("valid_from")),
             ),
         ]
 
@@ -174,7 +175,9 @@ class Building(models.Model):
     use = models.CharField("用途", max_length=16, choices=Use.choices, default=Use.RESIDENTIAL)
     footprint = models.MultiPolygonField("基底轮廓", srid=SRID, null=True, blank=True, spatial_index=False)
     location = models.PointField("位置", srid=SRID, spatial_index=False)
-    grid = models.ForeignKey(Grid, verbose_name="网格", null=True, blank=True, on_delete=models.SET_NULL, related_name="buildings")
+    grid = models.ForeignKey(
+        Grid, verbose_name="网格", null=True, blank=True, on_delete=models.SET_NULL, related_name="buildings"
+    )
     is_demo = models.BooleanField("示例数据", default=False)
 
     class Meta:
@@ -213,7 +216,9 @@ class Household(models.Model):
     phone_masked = models.CharField("联系电话", max_length=20, blank=True, editable=False)
     # Denormalised from the building so that per-grid counts need no join; kept in step by
     # the same set-based statement that assigns buildings to grids.
-    grid = models.ForeignKey(Grid, verbose_name="网格", null=True, blank=True, on_delete=models.SET_NULL, related_name="households")
+    grid = models.ForeignKey(
+        Grid, verbose_name="网格", null=True, blank=True, on_delete=models.SET_NULL, related_name="households"
+    )
     is_demo = models.BooleanField("示例数据", default=False)
 
     class Meta:
@@ -253,7 +258,9 @@ class Person(models.Model):
     id_number_masked = models.CharField("身份证号", max_length=18, editable=False)
     phone_encrypted = models.TextField(blank=True, editable=False)
     phone_masked = models.CharField("手机", max_length=20, blank=True, editable=False)
-    tags = ArrayField(models.CharField(max_length=32, choices=PersonTag.choices), verbose_name="关注类别", default=list, blank=True)
+    tags = ArrayField(
+        models.CharField(max_length=32, choices=PersonTag.choices), verbose_name="关注类别", default=list, blank=True
+    )
     is_demo = models.BooleanField("示例数据", default=False)
 
     class Meta:
@@ -299,12 +306,16 @@ class Facility(models.Model):
         DECOMMISSIONED = "decommissioned", "废弃"
 
     code = models.CharField("部件编码", max_length=16, unique=True)
-    facility_type = models.ForeignKey(FacilityType, verbose_name="类别", on_delete=models.PROTECT, related_name="facilities")
+    facility_type = models.ForeignKey(
+        FacilityType, verbose_name="类别", on_delete=models.PROTECT, related_name="facilities"
+    )
     name = models.CharField("名称", max_length=100, blank=True)
     status = models.CharField("状态", max_length=16, choices=Status.choices, default=Status.INTACT)
     location = models.PointField("位置", srid=SRID, spatial_index=False)
     address = models.CharField("地址", max_length=200, blank=True)
-    grid = models.ForeignKey(Grid, verbose_name="网格", null=True, blank=True, on_delete=models.SET_NULL, related_name="facilities")
+    grid = models.ForeignKey(
+        Grid, verbose_name="网格", null=True, blank=True, on_delete=models.SET_NULL, related_name="facilities"
+    )
     owner_department = models.ForeignKey(
         Department, verbose_name="权属单位", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -312,7 +323,12 @@ class Facility(models.Model):
         Department, verbose_name="主管部门", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     maintainer_department = models.ForeignKey(
-        Department, verbose_name="养护单位", null=True, blank=True, on_delete=models.PROTECT, related_name="maintained_facilities"
+        Department,
+        verbose_name="养护单位",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="maintained_facilities",
     )
     is_demo = models.BooleanField("示例数据", default=False)
 

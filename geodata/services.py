@@ -1,0 +1,55 @@
+"""Writes to the spatial register that are more than a single model save."""
+
+import datetime as dt
+
+from django.contrib.gis.geos import GEOSGeometry
+from django.db import connection, transaction
+from django.utils import timezone
+
+_GRID_OF_POINT = """
+    SELECT g.id FROM geodata_grid g
+    WHERE ST_Covers(g.geom, {point})
+      AND g.valid_from <= %(day)s AND (g.valid_to IS NULL OR g.valid_to > %(day)s)
+    ORDER BY g.code LIMIT 1
+"""
+
+_ASSIGN_POINTS = """
+    WITH found AS (
+        SELECT t.id, g.id AS grid_id
+        FROM {table} t
+        LEFT JOIN LATERAL ({grid_of_point}) g ON true
+        WHERE %(area)s::geometry IS NULL OR ST_Intersects(t.location, %(area)s::geometry)
+    )
+    UPDATE {table} t SET grid_id = found.grid_id
+    FROM found
+    WHERE t.id = found.id AND t.grid_id IS DISTINCT FROM found.grid_id
+"""
+
+_ASSIGN_HOUSEHOLDS = """
+    UPDATE geodata_household h SET grid_id = b.grid_id
+    FROM geodata_building b
+    WHERE h.building_id = b.id AND h.grid_id IS DISTINCT FROM b.grid_id
+      AND (%(area)s::geometry IS NULL OR ST_Intersects(b.location, %(area)s::geometry))
+"""
+
+
+@transaction.atomic
+def register_assign_grids(*, area: GEOSGeometry | None = None, day: dt.date | None = None) -> dict[str, int]:
+    """Attribute buildings, facilities and households to the grid valid on `day` that contains them.
+
+    Set-based: one statement per table, touching only objects inside `area` when given
+    (the changed area after a redraw) and only rows whose grid actually changes. A building
+    belongs wholly to one grid: the grid that covers its location point (a point on the
+    surface of its footprint); on a shared edge the grid with the smallest code wins, as
+    in geodata.selectors.grid_for_point. Returns the number of rows changed per table.
+    """
+    params = {"day": day or timezone.localdate(), "area": area.ewkt if area is not None else None}
+    changed = {}
+    with connection.cursor() as cursor:
+        for name, table in (("buildings", "geodata_building"), ("facilities", "geodata_facility")):
+            grid_of_point = _GRID_OF_POINT.format(point="t.location")
+            cursor.execute(_ASSIGN_POINTS.format(table=table, grid_of_point=grid_of_point), params)
+            changed[name] = cursor.rowcount
+        cursor.execute(_ASSIGN_HOUSEHOLDS, params)
+        changed["households"] = cursor.rowcount
+    return changed
