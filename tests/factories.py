@@ -12,7 +12,7 @@ from django.contrib.gis.geos import MultiPolygon, Point, Polygon
 
 from accounts.models import Role, User
 from geodata import pii
-from geodata.models import Building, Community, Department, District, Facility, FacilityType, Grid, Household, Person
+from geodata.models import Building, Department, District, Facility, FacilityType, Grid, Household, Person
 
 ORIGIN = (106.40, 29.40)  # inside the real 大渡口区 extent, south-west corner of the test block
 
