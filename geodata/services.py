@@ -6,6 +6,9 @@ from django.contrib.gis.geos import GEOSGeometry
 from django.db import connection, transaction
 from django.utils import timezone
 
+from geodata import pii
+from geodata.models import Household, Person
+
 _GRID_OF_POINT = """
     SELECT g.id FROM geodata_grid g
     WHERE ST_Covers(g.geom, {point})
@@ -53,3 +56,29 @@ def register_assign_grids(*, area: GEOSGeometry | None = None, day: dt.date | No
         cursor.execute(_ASSIGN_HOUSEHOLDS, params)
         changed["households"] = cursor.rowcount
     return changed
+
+
+def pii_rotate_keys(*, batch_size: int = 5000) -> dict[str, int]:
+    """Re-encrypt every stored ID number and phone with the newest key in settings.PII_KEYS.
+
+    Run after putting a new key first in GRIDMGMT_PII_KEYS; afterwards the old key can be
+    dropped. Batched by primary key, one transaction per batch, so it can be re-run safely.
+    """
+    counts = {"persons": 0, "households": 0}
+    for model, fields, name in (
+        (Person, ("id_number_encrypted", "phone_encrypted"), "persons"),
+        (Household, ("phone_encrypted",), "households"),
+    ):
+        last_pk = 0
+        while True:
+            with transaction.atomic():
+                rows = list(model.objects.filter(pk__gt=last_pk).order_by("pk").only("pk", *fields)[:batch_size])
+                if not rows:
+                    break
+                for row in rows:
+                    for field in fields:
+                        setattr(row, field, pii.rotate(getattr(row, field)))
+                model.objects.bulk_update(rows, fields)
+            counts[name] += len(rows)
+            last_pk = rows[-1].pk
+    return counts

@@ -1,10 +1,13 @@
 import datetime as dt
 
+import pytest
+from cryptography.fernet import Fernet, InvalidToken
 from django.contrib.gis.geos import Point, Polygon
 
-from geodata.models import Building, Facility, Household
-from geodata.services import register_assign_grids
-from tests.factories import ORIGIN, BuildingFactory, FacilityFactory, HouseholdFactory
+from geodata import pii
+from geodata.models import Building, Facility, Household, Person
+from geodata.services import pii_rotate_keys, register_assign_grids
+from tests.factories import ORIGIN, BuildingFactory, FacilityFactory, HouseholdFactory, PersonFactory
 
 X0, Y0 = ORIGIN
 
@@ -48,3 +51,26 @@ def test_assignment_uses_the_grids_valid_on_the_given_day(district):
     assert Building.objects.get(pk=building.pk).grid is None
     register_assign_grids(day=dt.date(2024, 6, 1))
     assert Building.objects.get(pk=building.pk).grid == grid
+
+
+def test_key_rotation_re_encrypts_every_person_and_household(db, settings):
+    old_key, new_key = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    settings.PII_KEYS = [old_key]
+    person = PersonFactory(phone_encrypted=pii.encrypt("13812345678"))
+    household = person.household
+    household.phone_encrypted = pii.encrypt("13900001111")
+    household.save()
+    clear_id = pii.decrypt(person.id_number_encrypted)
+
+    settings.PII_KEYS = [new_key, old_key]
+    assert pii_rotate_keys(batch_size=1) == {"persons": 1, "households": 1}
+
+    settings.PII_KEYS = [new_key]  # the old key is gone: everything still decrypts
+    person = Person.objects.get(pk=person.pk)
+    assert pii.decrypt(person.id_number_encrypted) == clear_id
+    assert pii.decrypt(person.phone_encrypted) == "13812345678"
+    household.refresh_from_db()
+    assert pii.decrypt(household.phone_encrypted) == "13900001111"
+    settings.PII_KEYS = [old_key]
+    with pytest.raises(InvalidToken):
+        pii.decrypt(person.id_number_encrypted)
