@@ -131,7 +131,8 @@ if not 4534 <= METRIC_SRID <= 4554:
     raise ImproperlyConfigured(
         f"GRIDMGMT_METRIC_SRID={METRIC_SRID}: use a CGCS2000 3-degree Gauss-Krüger zone, EPSG:4534-4554."
     )
-BASE_MAP = env_str("GRIDMGMT_BASE_MAP", "osm")
+# Tests never reach the network: they default to the no-tiles base map.
+BASE_MAP = env_str("GRIDMGMT_BASE_MAP", "none" if MODE == "test" else "osm")
 if BASE_MAP not in {"osm", "tianditu", "amap", "none"}:
     raise ImproperlyConfigured(f"GRIDMGMT_BASE_MAP={BASE_MAP!r}: use osm, tianditu, amap or none.")
 TIANDITU_KEY = env_str("GRIDMGMT_TIANDITU_KEY", "")

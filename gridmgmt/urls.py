@@ -4,6 +4,10 @@ from django.urls import path
 
 from gridmgmt import views
 
+admin.site.site_header = "网格化管理平台 · 数据管理"
+admin.site.site_title = "网格化管理平台"
+admin.site.index_title = "基础数据与系统设置"
+
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),

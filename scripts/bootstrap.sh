@@ -47,9 +47,15 @@ if ! ls /usr/share/postgresql/"$PG_VERSION"/extension/postgis.control >/dev/null
   say "Installing PostGIS for PostgreSQL $PG_VERSION"
   apt_install "postgresql-$PG_VERSION-postgis-3" || die "Could not install PostGIS. Install it yourself (Debian/Ubuntu: sudo apt-get install postgresql-$PG_VERSION-postgis-3) and run the command again."
 fi
-if [ $WITH_BROWSER = 1 ] && [ ! -x /usr/bin/chromium ]; then
-  say "Installing Chromium for the browser tests"
-  apt_install chromium fonts-noto-cjk || die "Could not install Chromium. Install it yourself (Debian: sudo apt-get install chromium) and run the command again."
+if [ $WITH_BROWSER = 1 ]; then
+  browser_pkgs=()
+  [ -x /usr/bin/chromium ] || browser_pkgs+=(chromium)
+  # Chinese glyphs in screenshots need a CJK font.
+  ls /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc >/dev/null 2>&1 || browser_pkgs+=(fonts-noto-cjk)
+  if [ ${#browser_pkgs[@]} -gt 0 ]; then
+    say "Installing for the browser tests: ${browser_pkgs[*]}"
+    apt_install "${browser_pkgs[@]}" || die "Could not install ${browser_pkgs[*]}. Install them yourself (Debian: sudo apt-get install ${browser_pkgs[*]}) and run the command again."
+  fi
 fi
 
 # ---------------------------------------------------------------- virtualenv

@@ -45,11 +45,10 @@ def tiled_district(rows: int = 2, cols: int = 2, cell: float = 0.002, origin: tu
 class UserFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = User
-        skip_postgeneration_save = True
 
     username = factory.Sequence(lambda n: f"user{n}")
     role = Role.GRID_WORKER
-    password = factory.PostGenerationMethodCall("set_password", "correct-horse-battery")
+    password = factory.django.Password("correct-horse-battery")
 
 
 class DepartmentFactory(factory.django.DjangoModelFactory):
