@@ -1,10 +1,15 @@
 """Admin for the spatial register: Leaflet map widgets, search by code/name/address, and
 personal data shown only in masked form."""
 
+from django import forms
 from django.contrib import admin
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
 from leaflet.admin import LeafletGeoAdmin
 
-from geodata import models
+from geodata import models, services
 
 
 @admin.register(models.Department)
@@ -73,9 +78,52 @@ class PersonAdmin(admin.ModelAdmin):
     list_display = ("name", "sex", "birth_date", "id_number_masked", "phone_masked", "household")
     list_filter = ("sex",)
     search_fields = ("name", "household__code", "household__building__address")
-    readonly_fields = ("id_number_masked", "phone_masked")
+    readonly_fields = ("id_number_masked", "phone_masked", "reveal_link")
     autocomplete_fields = ("household",)
     list_select_related = ("household__building",)
+
+    @admin.display(description="查看明文")
+    def reveal_link(self, obj):
+        if obj.pk is None:
+            return "-"
+        url = reverse("admin:geodata_person_reveal", args=[obj.pk])
+        return format_html('<a href="{}">查看身份证号/电话明文（需填写原因，留痕）</a>', url)
+
+    def get_urls(self):
+        reveal = self.admin_site.admin_view(self.reveal_view)
+        return [path("<int:pk>/reveal/", reveal, name="geodata_person_reveal"), *super().get_urls()]
+
+    def reveal_view(self, request, pk):
+        """Show one field in clear after the user gives a reason; every reveal is logged."""
+        person = get_object_or_404(models.Person, pk=pk)
+        form = PersonalDataRevealForm(request.POST or None)
+        revealed = None
+        if request.method == "POST" and form.is_valid():
+            try:
+                revealed = services.personal_data_reveal(
+                    user=request.user,
+                    person=person,
+                    field=form.cleaned_data["field"],
+                    reason=form.cleaned_data["reason"],
+                )
+            except services.PersonalDataRevealRefused as refused:
+                form.add_error(None, str(refused))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"查看个人信息明文：{person.name}",
+            "person": person,
+            "form": form,
+            "revealed": revealed,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/geodata/person/reveal.html", context)
+
+
+class PersonalDataRevealForm(forms.Form):
+    field = forms.ChoiceField(label="字段", choices=[("id_number", "身份证号"), ("phone", "手机")])
+    reason = forms.CharField(
+        label="查看原因", max_length=200, help_text="例如：入户核查、办理低保复核。查看记录将留存备查。"
+    )
 
 
 @admin.register(models.FacilityType)

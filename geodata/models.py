@@ -267,6 +267,10 @@ class Person(models.Model):
         verbose_name = "实有人口"
         verbose_name_plural = "实有人口"
         ordering = ["id"]
+        permissions = [
+            ("reveal_personal_data", "可查看本人负责范围内的身份证号和电话明文（留痕）"),
+            ("reveal_personal_data_anywhere", "可查看全辖区的身份证号和电话明文（留痕）"),
+        ]
         indexes = [GinIndex(fields=["tags"], name="person_tags_gin")]
 
     def __str__(self) -> str:

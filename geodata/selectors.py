@@ -8,7 +8,7 @@ from django.contrib.gis.geos import GEOSGeometry, Point
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from geodata.models import District, Grid
+from geodata.models import District, Grid, Person
 
 # Metres per degree of latitude; used only for the conservative index pre-filter below.
 _METRES_PER_DEGREE = 111_000.0
@@ -58,3 +58,17 @@ def within_metres(queryset: QuerySet, *, field: str, geometry: GEOSGeometry, met
         .filter(distance_m__lte=metres)
         .order_by("distance_m")
     )
+
+
+def persons_visible_to(*, user) -> QuerySet[Person]:
+    """Persons whose records `user` may open: the whole register for the `anywhere` right,
+    the user's community or street for command-center staff, else the persons living in the
+    grids the user is currently assigned to (grid workers)."""
+    persons = Person.objects.all()
+    if user.is_superuser or user.has_perm("geodata.reveal_personal_data_anywhere"):
+        return persons
+    if getattr(user, "community_id", None):
+        return persons.filter(household__grid__community_id=user.community_id)
+    if getattr(user, "street_id", None):
+        return persons.filter(household__grid__community__street_id=user.street_id)
+    return persons.filter(household__grid__assignments__worker=user)

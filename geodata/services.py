@@ -7,7 +7,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from geodata import pii
-from geodata.models import Household, Person
+from geodata.models import Household, Person, PersonalDataReveal
+from geodata.selectors import persons_visible_to
 
 _GRID_OF_POINT = """
     SELECT g.id FROM geodata_grid g
@@ -82,3 +83,31 @@ def pii_rotate_keys(*, batch_size: int = 5000) -> dict[str, int]:
             counts[name] += len(rows)
             last_pk = rows[-1].pk
     return counts
+
+
+class PersonalDataRevealRefused(PermissionError):
+    pass
+
+
+REVEALABLE_FIELDS = {"id_number": "id_number_encrypted", "phone": "phone_encrypted"}
+
+
+@transaction.atomic
+def personal_data_reveal(*, user, person: Person, field: str, reason: str) -> str:
+    """Return a person's ID number or phone in clear, and log who, when and why (PIPL).
+
+    Allowed to users with the `geodata.reveal_personal_data` right (see accounts/roles.py)
+    for persons within their scope (geodata.selectors.persons_visible_to). A refused
+    reveal raises PersonalDataRevealRefused and logs nothing.
+    """
+    if field not in REVEALABLE_FIELDS:
+        raise ValueError(f"不能查看字段 {field!r}")
+    reason = (reason or "").strip()
+    if len(reason) < 2:
+        raise PersonalDataRevealRefused("请填写查看原因（至少2个字）")
+    if not user.has_perm("geodata.reveal_personal_data"):
+        raise PersonalDataRevealRefused("您的角色无权查看个人信息明文")
+    if not persons_visible_to(user=user).filter(pk=person.pk).exists():
+        raise PersonalDataRevealRefused("该居民不在您的负责范围内")
+    PersonalDataReveal.objects.create(user=user, person=person, field=field, reason=reason[:200])
+    return pii.decrypt(getattr(person, REVEALABLE_FIELDS[field]))

@@ -86,6 +86,10 @@ DATABASES["default"]["TEST"] = {"NAME": env_str("GRIDMGMT_TEST_DB_NAME", "test_g
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "accounts.roles.RolePermissionBackend",  # rights of each role: accounts/roles.py
+]
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 AUTH_PASSWORD_VALIDATORS = [

@@ -25,5 +25,5 @@ def test_docker_compose_runs_postgis_web_and_worker_with_the_required_secrets():
     assert services["worker"]["command"] == ["python", "manage.py", "procrastinate", "worker"]
     env = services["web"]["environment"]
     for name in ("SECRET_KEY", "GRIDMGMT_PII_KEYS", "GRIDMGMT_PII_HASH_KEY"):
-        assert env[name] == "${%s:?set %s}" % (name, name)
+        assert env[name] == f"${{{name}:?set {name}}}"
     assert env["DATABASE_URL"].startswith("postgis://gridmgmt:") and "@db:5432/gridmgmt" in env["DATABASE_URL"]
