@@ -1,6 +1,7 @@
 """Writes to the spatial register that are more than a single model save."""
 
 import datetime as dt
+from typing import Any
 
 from django.contrib.gis.geos import GEOSGeometry
 from django.db import connection, transaction
@@ -65,24 +66,25 @@ def pii_rotate_keys(*, batch_size: int = 5000) -> dict[str, int]:
     Run after putting a new key first in GRIDMGMT_PII_KEYS; afterwards the old key can be
     dropped. Batched by primary key, one transaction per batch, so it can be re-run safely.
     """
-    counts = {"persons": 0, "households": 0}
-    for model, fields, name in (
-        (Person, ("id_number_encrypted", "phone_encrypted"), "persons"),
-        (Household, ("phone_encrypted",), "households"),
-    ):
-        last_pk = 0
-        while True:
-            with transaction.atomic():
-                rows = list(model.objects.filter(pk__gt=last_pk).order_by("pk").only("pk", *fields)[:batch_size])
-                if not rows:
-                    break
-                for row in rows:
-                    for field in fields:
-                        setattr(row, field, pii.rotate(getattr(row, field)))
-                model.objects.bulk_update(rows, fields)
-            counts[name] += len(rows)
-            last_pk = rows[-1].pk
-    return counts
+    return {
+        "persons": _rotate_encrypted_fields(Person, ("id_number_encrypted", "phone_encrypted"), batch_size),
+        "households": _rotate_encrypted_fields(Household, ("phone_encrypted",), batch_size),
+    }
+
+
+def _rotate_encrypted_fields(model: type[Any], fields: tuple[str, ...], batch_size: int) -> int:
+    done, last_pk = 0, 0
+    while True:
+        with transaction.atomic():
+            rows = list(model.objects.filter(pk__gt=last_pk).order_by("pk").only("pk", *fields)[:batch_size])
+            if not rows:
+                return done
+            for row in rows:
+                for field in fields:
+                    setattr(row, field, pii.rotate(getattr(row, field)))
+            model.objects.bulk_update(rows, fields)
+        done += len(rows)
+        last_pk = rows[-1].pk
 
 
 class PersonalDataRevealRefused(PermissionError):

@@ -63,8 +63,9 @@ REQ_HASH=$(sha256sum requirements.txt | cut -c1-16)
 if [ ! -f ".venv/.installed-$REQ_HASH" ]; then
   say "Installing Python dependencies into .venv (from requirements.txt)"
   [ -x .venv/bin/python ] || python3 -m venv .venv || die "Could not create the virtualenv. Install python3-venv (sudo apt-get install python3-venv)."
-  .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-  .venv/bin/python -m pip install -q -r requirements.txt || die "pip could not install requirements.txt: see the messages above (a package index must be reachable)."
+  .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1
+  # (pip's "Location ... is ignored" warnings come from this machine's extra index config)
+  .venv/bin/python -m pip install -q -r requirements.txt 2> >(grep -v 'WARNING: Location' >&2) || die "pip could not install requirements.txt: see the messages above (a package index must be reachable)."
   rm -f .venv/.installed-*
   touch ".venv/.installed-$REQ_HASH"
 fi
