@@ -4,6 +4,7 @@ GRIDMGMT_MODE selects defaults: "production" (the default) requires every secret
 "development" and "test" fill in harmless local values for what is missing.
 """
 
+import datetime as dt
 from pathlib import Path
 
 import dj_database_url
@@ -37,6 +38,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework_gis",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "knox",
     "procrastinate.contrib.django",
     "accounts",
     "geodata",
@@ -98,6 +101,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# The cache backs API throttling and must be shared by every web worker: the database is.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "gridmgmt_cache"},
+}
 
 # --- language and time ------------------------------------------------------------------
 LANGUAGE_CODE = env_str("LANGUAGE_CODE", "zh-hans")
@@ -162,12 +170,31 @@ if not PII_KEYS:
 # --- REST API -----------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
+        "knox.auth.TokenAuthentication",  # phones and other clients: Authorization: Token <token>
+        "rest_framework.authentication.SessionAuthentication",  # our own web pages
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.ScopedRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "login": env_str("GRIDMGMT_THROTTLE_LOGIN", "10/min"),
+        "write": env_str("GRIDMGMT_THROTTLE_WRITE", "120/min"),
+    },
 }
-SPECTACULAR_SETTINGS = {"TITLE": "gridmgmt API", "VERSION": "1.0.0"}
+REST_KNOX = {
+    "TOKEN_TTL": dt.timedelta(hours=env_int("GRIDMGMT_API_TOKEN_TTL_HOURS", 24 * 7)),
+    "AUTO_REFRESH": True,  # a phone in daily use keeps its token; an idle one expires
+    "TOKEN_LIMIT_PER_USER": 10,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "gridmgmt API",
+    "DESCRIPTION": "网格化管理平台接口：巡查上报、任务、案卷流转与 Open311。见 docs/api.md。",
+    "VERSION": "1.0.0",
+    # Swagger UI assets come from drf-spectacular-sidecar, served by us: no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
 
 # --- security -----------------------------------------------------------------------------
 # Behind HTTPS (the normal production case) set GRIDMGMT_HTTPS=1: secure cookies, HSTS, redirect.

@@ -17,6 +17,7 @@ fi
 
 step "Migrating the database"
 python manage.py migrate --noinput | grep -v '^  Applying' || true
+python manage.py createcachetable
 step "Loading the demo district (skipped if already loaded)"
 python manage.py load_demo
 step "Collecting static files"
