@@ -3,13 +3,15 @@ SHELL := /bin/bash
 WITH_ENV := scripts/with-env
 .DEFAULT_GOAL := help
 
-.PHONY: help setup demo test lint manage bench loadtest lock db-stop worker
+.PHONY: help setup demo test lint manage bench loadtest lock db-stop worker backup restore
 
 help:
 	@echo "make demo    set everything up, load the demo district and serve http://127.0.0.1:8000"
 	@echo "make test    set everything up and run the whole test suite (lint, migrations check, pytest)"
 	@echo "make manage ARGS=\"...\"   run a Django management command against the project database"
 	@echo "make bench   district-scale benchmarks (slow; not part of make test)"
+	@echo "make backup  dump the database and the photo store into backups/ (with a manifest)"
+	@echo "make restore BACKUP=backups/gridmgmt-...   restore a backup and verify it"
 	@echo "make db-stop stop the project-local PostGIS cluster"
 
 setup:
@@ -36,6 +38,14 @@ worker:
 bench:
 	@scripts/bootstrap.sh
 	@$(WITH_ENV) env GRIDMGMT_MODE=development python -m bench $(ARGS)
+
+backup:
+	@scripts/bootstrap.sh >/dev/null
+	@$(WITH_ENV) scripts/backup.sh
+
+restore:
+	@scripts/bootstrap.sh >/dev/null
+	@$(WITH_ENV) scripts/restore.sh $(BACKUP)
 
 lock:
 	@python3 -m venv /tmp/gridmgmt-lock && /tmp/gridmgmt-lock/bin/pip install -q -r requirements.in && \
