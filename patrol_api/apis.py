@@ -3,6 +3,8 @@
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema, inline_serializer
 from knox.views import LoginView as KnoxLoginView
+from knox.views import LogoutAllView as KnoxLogoutAllView
+from knox.views import LogoutView as KnoxLogoutView
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
@@ -40,6 +42,16 @@ class TokenLoginApi(KnoxLoginView):
 
     def get_post_response_data(self, request, token, instance):
         return {"token": token, "expiry": instance.expiry, "user": ProfileSerializer(request.user).data}
+
+
+@extend_schema(request=None, responses={204: None, 401: None})
+class TokenLogoutApi(KnoxLogoutView):
+    """Revoke the token used for this request."""
+
+
+@extend_schema(request=None, responses={204: None, 401: None})
+class TokenLogoutAllApi(KnoxLogoutAllView):
+    """Revoke every token of the signed-in user (a lost phone)."""
 
 
 class ProfileApi(APIView):

@@ -1,6 +1,9 @@
 """Docs and deployment files stay true to the code."""
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
@@ -27,3 +30,32 @@ def test_docker_compose_runs_postgis_web_and_worker_with_the_required_secrets():
     for name in ("SECRET_KEY", "GRIDMGMT_PII_KEYS", "GRIDMGMT_PII_HASH_KEY"):
         assert env[name] == f"${{{name}:?set {name}}}"
     assert env["DATABASE_URL"].startswith("postgis://gridmgmt:") and "@db:5432/gridmgmt" in env["DATABASE_URL"]
+
+
+def test_production_settings_pass_the_deployment_checks():
+    env = {
+        **os.environ,
+        "GRIDMGMT_MODE": "production",
+        "GRIDMGMT_HTTPS": "1",
+        "DEBUG": "0",
+        "SECRET_KEY": "k" * 10 + "-a-long-random-production-secret-key-of-fifty-chars",
+        "GRIDMGMT_PII_KEYS": "bG9jYWwtb25seS1rZXktbG9jYWwtb25seS1rZXkhIQ==",
+        "GRIDMGMT_PII_HASH_KEY": "another-secret",
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def test_production_refuses_to_start_without_its_secrets():
+    env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "GRIDMGMT_PII_KEYS", "GRIDMGMT_PII_HASH_KEY"}}
+    env["GRIDMGMT_MODE"] = "production"
+    result = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "Set the environment variable SECRET_KEY (see docs/configuration.md)." in result.stderr
