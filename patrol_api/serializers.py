@@ -1,5 +1,5 @@
 from django.contrib.auth import authenticate
-from rest_framework import serializers
+from rest_framework import exceptions, serializers
 from rest_framework_gis.serializers import GeoFeatureModelSerializer
 
 from accounts.models import User
@@ -11,7 +11,10 @@ class LoginSerializer(serializers.Serializer):
     password = serializers.CharField(label="密码", trim_whitespace=False, style={"input_type": "password"})
 
     def validate(self, attrs):
-        user = authenticate(request=self.context.get("request"), **attrs)
+        request = self.context.get("request")
+        user = authenticate(request=request, **attrs)
+        if getattr(request, "axes_locked_out", False):
+            raise exceptions.Throttled(detail="登录失败次数过多，该账号已暂时锁定，请15分钟后再试或联系管理员。")
         if user is None:
             raise serializers.ValidationError("用户名或密码错误", code="authorization")
         attrs["user"] = user
