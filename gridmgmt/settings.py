@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "accounts",
     "geodata",
     "events",
+    "patrol",
     "patrol_api",
     "maps",
 ]
