@@ -33,7 +33,7 @@ manage:
 	@$(WITH_ENV) env GRIDMGMT_MODE=$${GRIDMGMT_MODE:-development} python manage.py $(ARGS)
 
 worker:
-	@$(WITH_ENV) env GRIDMGMT_MODE=$${GRIDMGMT_MODE:-development} python manage.py procrastinate worker
+	@$(WITH_ENV) env GRIDMGMT_MODE=$${GRIDMGMT_MODE:-development} python manage.py procrastinate worker --delete-jobs=successful
 
 bench:
 	@scripts/bootstrap.sh

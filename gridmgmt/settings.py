@@ -171,6 +171,11 @@ LEAFLET_CONFIG = {
     "RESET_VIEW": False,
 }
 
+# --- case workflow ---------------------------------------------------------------------
+# Working hours of the time limits (工作时): comma-separated HH:MM-HH:MM periods.
+GRIDMGMT_WORKING_HOURS = env_str("GRIDMGMT_WORKING_HOURS", "08:30-12:00,14:00-17:30")
+GRIDMGMT_PHOTO_MAX_BYTES = env_int("GRIDMGMT_PHOTO_MAX_BYTES", 10 * 1024 * 1024)
+
 # --- personal data (PIPL) -----------------------------------------------------------------
 # Fernet keys, comma-separated, newest first: every key can decrypt, the first encrypts.
 PII_KEYS = env_list("GRIDMGMT_PII_KEYS", ["bG9jYWwtb25seS1rZXktbG9jYWwtb25seS1rZXkhIQ=="] if LOCAL_MODE else [])

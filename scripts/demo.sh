@@ -18,13 +18,15 @@ fi
 step "Migrating the database"
 python manage.py migrate --noinput | grep -v '^  Applying' || true
 python manage.py createcachetable
+step "Loading the case category catalogue"
+python manage.py load_case_categories
 step "Loading the demo district (skipped if already loaded)"
 python manage.py load_demo
 step "Collecting static files"
 python manage.py collectstatic --noinput -v0
 
 step "Starting the job worker (log: .local/worker.log)"
-python manage.py procrastinate worker >.local/worker.log 2>&1 &
+python manage.py procrastinate worker --delete-jobs=successful >.local/worker.log 2>&1 &
 WORKER_PID=$!
 trap 'kill $WORKER_PID 2>/dev/null || true' EXIT INT TERM
 

@@ -25,7 +25,13 @@ def test_docker_compose_runs_postgis_web_and_worker_with_the_required_secrets():
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
     assert services["db"]["image"].startswith("postgis/postgis:")
-    assert services["worker"]["command"] == ["python", "manage.py", "procrastinate", "worker"]
+    assert services["worker"]["command"] == [
+        "python",
+        "manage.py",
+        "procrastinate",
+        "worker",
+        "--delete-jobs=successful",
+    ]
     env = services["web"]["environment"]
     for name in ("SECRET_KEY", "GRIDMGMT_PII_KEYS", "GRIDMGMT_PII_HASH_KEY"):
         assert env[name] == f"${{{name}:?set {name}}}"
