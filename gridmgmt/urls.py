@@ -13,7 +13,10 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/geodata/import/", include("geodata.admin_import")),
     path("admin/", admin.site.urls),
     path("maps/", include("maps.urls")),
+    path("command/", include("command.urls")),
     path("api/", include("patrol_api.urls")),
+    path("", include("patrol_api.site_urls")),  # /m/ phone app, /open311/v2/
 ]

@@ -11,6 +11,6 @@ ruff format --check .
 step "makemigrations --check"
 python manage.py makemigrations --check --dry-run >/dev/null || { python manage.py makemigrations --check --dry-run; exit 1; }
 step "mypy (services and selectors)"
-mypy $(ls */services.py */selectors.py 2>/dev/null)
+mypy $(ls */services.py */selectors.py 2>/dev/null) geodata/importing geodata/exporting.py geodata/admin_import.py
 step "pytest"
 python -m pytest --create-db "$@"

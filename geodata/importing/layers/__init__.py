@@ -1,0 +1,1 @@
+"""One importer per layer of the register; geodata.importing.services.LAYERS lists them by key."""
