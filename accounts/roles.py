@@ -12,12 +12,19 @@ from accounts.models import Role
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     Role.GRID_WORKER: frozenset({"geodata.reveal_personal_data"}),
     Role.OPERATOR: frozenset(),
-    Role.SHIFT_LEADER: frozenset(),
+    Role.SHIFT_LEADER: frozenset({"events.view_indicatorsnapshot"}),
     Role.DISPATCHER: frozenset(),
     Role.DEPARTMENT_HANDLER: frozenset(),
-    Role.LEADER: frozenset(),
-    Role.PLANNER: frozenset(),
-    Role.ADMIN: frozenset({"geodata.reveal_personal_data", "geodata.reveal_personal_data_anywhere"}),
+    Role.LEADER: frozenset({"events.view_indicatorsnapshot"}),
+    Role.PLANNER: frozenset({"events.view_indicatorsnapshot", "geodata.design_grids"}),
+    Role.ADMIN: frozenset(
+        {
+            "geodata.reveal_personal_data",
+            "geodata.reveal_personal_data_anywhere",
+            "events.view_indicatorsnapshot",
+            "geodata.design_grids",
+        }
+    ),
 }
 
 

@@ -272,7 +272,10 @@ def _create_case(
         location.srid = 4326
     grid = grid_for_point(point=location, day=timezone.localdate(at))
     routing = selectors.department_routing(category=category, grid=grid, facility=facility)
-    phone = pii.normalize_phone(reporter_phone) if reporter_phone else ""
+    try:
+        phone = pii.normalize_phone(reporter_phone) if reporter_phone else ""
+    except pii.InvalidPhone as invalid:
+        raise ValidationError({"reporter_phone": str(invalid)}, code="phone_invalid") from None
     case = Case(
         category=category,
         source=source,

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "patrol",
     "patrol_api",
     "maps",
+    "command",
 ]
 
 MIDDLEWARE = [

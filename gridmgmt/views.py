@@ -8,6 +8,8 @@ from accounts.models import Role
 
 _COMMAND_CENTER = {Role.OPERATOR, Role.SHIFT_LEADER, Role.DISPATCHER, Role.LEADER, Role.ADMIN}
 
+_EVALUATORS = {Role.SHIFT_LEADER, Role.LEADER, Role.PLANNER, Role.ADMIN}
+
 # The entry points of the application: (title, what it is for, URL name, roles that use it).
 # None as roles means everybody; an entry whose URL is not installed is left out.
 PORTAL = [
@@ -18,6 +20,7 @@ PORTAL = [
         {Role.OPERATOR, Role.SHIFT_LEADER, Role.DISPATCHER, Role.LEADER, Role.ADMIN},
     ),
     ("部门处置", "本部门待处置案件：处置反馈、回退、申请延时", "command:department", {Role.DEPARTMENT_HANDLER}),
+    ("综合评价", "结案率、按期结案率、超期未结：按区域、部门、岗位，导出 Excel", "command:indicators", _EVALUATORS),
     ("指挥地图", "网格专题图、案件分布、人员监测", "maps:dashboard", None),
     ("统计分析", "网格统计、热点分析、距离查询与导出", "maps:statistics", {Role.PLANNER, Role.LEADER, Role.ADMIN}),
     ("网格划分", "按户数或面积划分网格、调整与启用", "maps:grid_design", {Role.PLANNER, Role.ADMIN}),

@@ -294,3 +294,18 @@ def test_actions_available_lists_the_buttons_of_a_role(world):
     ]
     assert case_actions_for(case=case, user=world.other_handler) == []
     assert case_actions_for(case=case, user=world.leader) == [Action.DEFER, Action.URGE]
+
+
+def test_an_invalid_reporter_phone_is_a_validation_error_and_creates_nothing(world):
+    with pytest.raises(ValidationError) as refused:
+        services.case_report(
+            actor=world.operator,
+            source=Case.Source.HOTLINE,
+            category=world.category,
+            location=POINT_SW,
+            description="热线反映垃圾未清运",
+            reporter_name="李女士",
+            reporter_phone="12345",
+        )
+    assert "reporter_phone" in refused.value.message_dict
+    assert Case.objects.count() == 0 and CaseHistory.objects.count() == 0
