@@ -361,3 +361,130 @@ class PersonalDataReveal(models.Model):
         verbose_name = "个人信息查看记录"
         verbose_name_plural = "个人信息查看记录"
         ordering = ["-revealed_at"]
+
+
+# --- grid design (网格划分方案): geodata.grid_design, geodata.grid_redraw ---------------------
+
+
+class GeographyPolsbyPopper(models.Func):
+    """Compactness 4πA/P² on the spheroid (1 for a circle, π/4 for a square); immutable."""
+
+    template = (
+        "(4 * pi() * ST_Area(%(expressions)s::geography)"
+        " / NULLIF(power(ST_Perimeter(%(expressions)s::geography), 2), 0))"
+    )
+    output_field = models.FloatField()
+
+
+class GridDesignProposal(models.Model):
+    """A proposed tiling of one community (网格划分方案), previewed and adjusted before adoption.
+
+    Adoption (geodata.grid_redraw.grid_proposal_adopt) ends the community's grids that the
+    proposal changes and starts new ones; the proposal keeps the adoption report.
+    """
+
+    class Basis(models.TextChoices):
+        HOUSEHOLDS = "households", "按户数"
+        AREA = "area", "按面积"
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "草案"
+        ADOPTED = "adopted", "已采用"
+
+    community = models.ForeignKey(
+        Community, verbose_name="社区", on_delete=models.PROTECT, related_name="grid_proposals"
+    )
+    basis = models.CharField("划分依据", max_length=16, choices=Basis.choices)
+    households_min = models.PositiveIntegerField("每格户数下限", null=True, blank=True)
+    households_max = models.PositiveIntegerField("每格户数上限", null=True, blank=True)
+    target_area_m2 = models.FloatField("每格目标面积(m²)", null=True, blank=True)
+    status = models.CharField("状态", max_length=16, choices=Status.choices, default=Status.DRAFT)
+    note = models.CharField("说明", max_length=200, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name="创建人",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField("创建时间", default=timezone.now)
+    adopted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name="采用人",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    adopted_on = models.DateField("采用日期", null=True, blank=True)
+    adoption_report = models.JSONField("采用报告", default=dict, blank=True)
+
+    class Meta:
+        verbose_name = "网格划分方案"
+        verbose_name_plural = "网格划分方案"
+        ordering = ["-created_at", "-id"]
+        permissions = [("design_grids", "可生成、调整和采用网格划分方案")]
+        constraints = [
+            models.CheckConstraint(
+                name="grid_proposal_target_matches_basis",
+                condition=(
+                    Q(
+                        basis="households",
+                        households_min__gte=1,
+                        households_max__gte=models.F("households_min"),
+                        target_area_m2__isnull=True,
+                    )
+                    | Q(basis="area", target_area_m2__gt=0, households_min__isnull=True, households_max__isnull=True)
+                ),
+            ),
+            models.CheckConstraint(
+                name="grid_proposal_adopted_has_date",
+                condition=Q(status="draft", adopted_on__isnull=True) | Q(status="adopted", adopted_on__isnull=False),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.community.name} 网格划分方案 #{self.pk}（{self.get_status_display()}）"
+
+
+class ProposedGrid(models.Model):
+    """One grid of a proposal. `position` is its place in code order (west→east, north→south)."""
+
+    proposal = models.ForeignKey(GridDesignProposal, on_delete=models.CASCADE, related_name="grids")
+    position = models.PositiveSmallIntegerField("序号")
+    geom = models.PolygonField("边界", srid=SRID, spatial_index=False)
+    area_m2 = models.GeneratedField(
+        expression=GeographyArea("geom"), output_field=models.FloatField(), db_persist=True, verbose_name="面积(m²)"
+    )
+    compactness = models.GeneratedField(
+        expression=GeographyPolsbyPopper("geom"),
+        output_field=models.FloatField(),
+        db_persist=True,
+        verbose_name="紧凑度(Polsby–Popper)",
+    )
+    # Counted by the database (households whose building's location the grid covers) each
+    # time the proposal changes; a snapshot, since the register keeps changing.
+    households = models.PositiveIntegerField("户数", default=0)
+    buildings = models.PositiveIntegerField("楼栋数", default=0)
+    # The grid this one became on adoption: an unchanged current grid, or a new one.
+    adopted_grid = models.ForeignKey(
+        Grid, verbose_name="采用后的网格", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = "方案网格"
+        verbose_name_plural = "方案网格"
+        ordering = ["proposal", "position"]
+        indexes = [GistIndex(fields=["geom"], name="proposed_grid_geom_gist")]
+        constraints = [
+            _valid("geom", "proposed_grid_geom_valid"),
+            models.UniqueConstraint(
+                fields=["proposal", "position"],
+                name="proposed_grid_unique_position",
+                deferrable=models.Deferrable.DEFERRED,
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"方案 #{self.proposal_id} 第 {self.position} 格"

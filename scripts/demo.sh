@@ -36,7 +36,7 @@ cat <<MSG
     指挥中心 / home     http://$HOST:$PORT/
     数据管理 / admin    http://$HOST:$PORT/admin/
     health check       http://$HOST:$PORT/healthz
-  Demo logins (password for all: see the list printed by load_demo above, also in docs/demo.md)
+  Demo logins: demo_admin, demo_operator, demo_dispatcher, demo_grid_worker, ... (password Demo-2026-grid; docs/demo.md)
 
 MSG
 step "Serving with gunicorn (Ctrl-C to stop)"
