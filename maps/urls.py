@@ -1,6 +1,6 @@
 from django.urls import path
 
-from maps import grid_design_views
+from maps import grid_design_views, statistics_views, views
 
 app_name = "maps"
 
@@ -11,4 +11,26 @@ urlpatterns: list = [
     path("design/<int:proposal_id>/merge/", grid_design_views.merge, name="grid_design_merge"),
     path("design/<int:proposal_id>/split/", grid_design_views.split, name="grid_design_split"),
     path("design/<int:proposal_id>/adopt/", grid_design_views.adopt, name="grid_design_adopt"),
+    # Command-center map dashboard (指挥地图): docs/dashboard.md
+    path("", views.dashboard, name="dashboard"),
+    path("tiles/grids/<int:z>/<int:x>/<int:y>.pbf", views.grid_tiles, name="grid_tiles"),
+    path("api/extent/", views.extent, name="extent"),
+    path("api/layer/", views.layer_values, name="layer_values"),
+    path("api/cases/", views.case_markers, name="case_markers"),
+    path("api/cases/changes/", views.case_changes, name="case_changes"),
+    path("api/cases/overdue/", views.overdue_cases, name="overdue_cases"),
+    path("api/cases/<int:case_id>/", views.case_detail, name="case_detail"),
+    path("api/grids/<int:grid_id>/", views.grid_panel, name="grid_panel"),
+    path("api/workers/", views.workers, name="workers"),
+    path("photos/<int:photo_id>/", views.case_photo, name="case_photo"),
+    # Planners' statistics (统计分析): docs/statistics.md
+    path("statistics/", statistics_views.statistics_page, name="statistics"),
+    path("api/stats/counts/", statistics_views.counts, name="stats_counts"),
+    path("api/stats/series/", statistics_views.series, name="stats_series"),
+    path("api/stats/hotspots/", statistics_views.hotspots, name="stats_hotspots"),
+    path("api/stats/distance/", statistics_views.distance, name="stats_distance"),
+    path("api/stats/coverage/", statistics_views.coverage, name="stats_coverage"),
+    path("api/stats/profile/", statistics_views.profile, name="stats_profile"),
+    path("statistics/export/<str:dataset>.<str:fmt>", statistics_views.export, name="stats_export"),
+    path("statistics/report/", statistics_views.map_report, name="map_report"),
 ]
