@@ -5,31 +5,42 @@ Apps check rights with `user.has_perm("app.codename")` and never compare role st
 permissions on top of Django's per-user and per-group ones.
 """
 
-from django.contrib.auth.backends import BaseBackend
-
 from accounts.models import Role
+
+_MONITOR = "maps.monitor_workers"  # 人员监测: positions and tracks of grid workers
+_STATISTICS = "maps.view_statistics"  # planners' aggregates (never personal data)
+_INDICATORS = "events.view_indicatorsnapshot"  # 综合评价
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     Role.GRID_WORKER: frozenset({"geodata.reveal_personal_data"}),
-    Role.OPERATOR: frozenset(),
-    Role.SHIFT_LEADER: frozenset({"events.view_indicatorsnapshot"}),
-    Role.DISPATCHER: frozenset(),
+    Role.OPERATOR: frozenset({_MONITOR}),
+    Role.SHIFT_LEADER: frozenset({_INDICATORS, _MONITOR}),
+    Role.DISPATCHER: frozenset({_MONITOR}),
     Role.DEPARTMENT_HANDLER: frozenset(),
-    Role.LEADER: frozenset({"events.view_indicatorsnapshot"}),
-    Role.PLANNER: frozenset({"events.view_indicatorsnapshot", "geodata.design_grids"}),
+    Role.LEADER: frozenset({_INDICATORS, _MONITOR, _STATISTICS}),
+    Role.PLANNER: frozenset({_INDICATORS, _STATISTICS, "geodata.design_grids"}),
     Role.ADMIN: frozenset(
         {
             "geodata.reveal_personal_data",
             "geodata.reveal_personal_data_anywhere",
-            "events.view_indicatorsnapshot",
             "geodata.design_grids",
+            _INDICATORS,
+            _MONITOR,
+            _STATISTICS,
         }
     ),
 }
 
 
-class RolePermissionBackend(BaseBackend):
-    """Grants the permissions of the user's role (authentication is left to ModelBackend)."""
+class RolePermissionBackend:
+    """Grants the permissions of the user's role.
+
+    Deliberately not a full authentication backend (no get_user): sessions and log-in stay
+    with ModelBackend, so listing this backend first costs nothing but a set look-up.
+    """
+
+    def authenticate(self, request, **credentials):
+        return None
 
     def get_all_permissions(self, user_obj, obj=None) -> set[str]:
         if not user_obj.is_active or user_obj.is_anonymous:

@@ -15,7 +15,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Q
 from django.utils import timezone
 
-from events.workflow import TIMED_STATES, Action, State, Step
+from events.workflow import OPEN_STATES, TIMED_STATES, Action, State, Step
 from geodata.models import Community, Department, Facility, FacilityType, Grid, Street
 
 SRID = settings.STORAGE_SRID
@@ -345,6 +345,9 @@ class Case(models.Model):
             models.Index(fields=["due_at"], name="case_due_idx"),
             models.Index(fields=["category", "reported_at"], name="case_category_reported_idx"),
             models.Index(fields=["filed_at"], name="case_filed_idx"),
+            # The dashboard's open-cases layer and markers, and period layers per grid.
+            models.Index(fields=["grid"], name="case_open_grid_idx", condition=Q(state__in=sorted(OPEN_STATES))),
+            models.Index(fields=["reported_at", "grid"], name="case_reported_grid_idx"),
         ]
         constraints = [
             models.CheckConstraint(name="case_state_not_new", condition=~Q(state=State.NEW)),
@@ -451,6 +454,7 @@ class CaseHistory(models.Model):
         ordering = ["id"]
         indexes = [
             models.Index(fields=["action", "created_at"], name="history_action_time_idx"),
+            models.Index(fields=["created_at"], name="history_time_idx"),  # the dashboard's live poll
             models.Index(fields=["actor", "created_at"], name="history_actor_time_idx"),
         ]
 

@@ -95,8 +95,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",  # lock-out after repeated failures (first, by design)
+    # Rights of each role (accounts/roles.py), checked before per-user/group permissions so
+    # that a role's right costs no query.
+    "accounts.roles.RolePermissionBackend",
     "django.contrib.auth.backends.ModelBackend",
-    "accounts.roles.RolePermissionBackend",  # rights of each role: accounts/roles.py
 ]
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
@@ -108,8 +110,12 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 # The cache backs API throttling and must be shared by every web worker: the database is.
+# Tests use a per-process memory cache that each test starts empty (tests/conftest.py):
+# a database cache table would survive the flush after tests that commit.
 CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "gridmgmt_cache"},
+    "default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "gridmgmt_cache"}
+    if MODE != "test"
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
 }
 
 # Lock-out after repeated failed log-ins (django-axes), per user name and address.

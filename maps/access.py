@@ -15,20 +15,15 @@ from django.db.models import QuerySet
 from accounts.models import Role, User
 from geodata.models import Grid, GridAssignment
 
-# The rights below compare roles in this one module only; accounts.roles is the place to
-# turn them into permissions (maps.view_statistics, maps.monitor_workers) later.
-_STATISTICS_ROLES = frozenset({Role.PLANNER, Role.LEADER, Role.ADMIN})
-_MONITOR_ROLES = frozenset({Role.OPERATOR, Role.SHIFT_LEADER, Role.DISPATCHER, Role.LEADER, Role.ADMIN})
-
 
 def can_view_statistics(user: User) -> bool:
-    """Planners' statistics (aggregates only): planners, leaders, administrators."""
-    return user.is_superuser or user.role in _STATISTICS_ROLES
+    """Planners' statistics (aggregates only): the right is granted by role in accounts/roles.py."""
+    return user.has_perm("maps.view_statistics")
 
 
 def can_monitor_workers(user: User) -> bool:
     """人员监测 (grid workers' positions and tracks): command-center staff and leaders, not planners."""
-    return user.is_superuser or user.role in _MONITOR_ROLES
+    return user.has_perm("maps.monitor_workers")
 
 
 @dataclasses.dataclass(frozen=True)

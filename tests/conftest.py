@@ -1,6 +1,13 @@
 import pytest
+from django.core.cache import cache
 
 from tests.factories import tiled_district
+
+
+@pytest.fixture(autouse=True)
+def empty_cache():
+    """API throttles and cached counts must not leak from one test into the next."""
+    cache.clear()
 
 
 @pytest.fixture

@@ -2,7 +2,8 @@
 
 Playwright's sync API runs an event loop in the test thread; Django refuses ORM calls from
 such a thread unless DJANGO_ALLOW_ASYNC_UNSAFE is set, which is safe here because the loop
-only drives the browser.
+only drives the browser. Both the loop and the variable live only as long as one test
+module's browser, so that later tests (asyncio job workers, deployment checks) never see them.
 """
 
 import os
@@ -10,8 +11,6 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import sync_playwright
-
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -26,13 +25,17 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
     assert Path(CHROMIUM).exists(), "Chromium is missing: `make test` installs it (apt-get install chromium)"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            yield browser
+            browser.close()
+    finally:
+        del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
 
 
 @pytest.fixture
