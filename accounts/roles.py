@@ -12,7 +12,7 @@ _STATISTICS = "maps.view_statistics"  # planners' aggregates (never personal dat
 _INDICATORS = "events.view_indicatorsnapshot"  # 综合评价
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
-    Role.GRID_WORKER: frozenset({"geodata.reveal_personal_data"}),
+    Role.GRID_WORKER: frozenset({"geodata.reveal_personal_data", "patrol.add_patrolsession"}),
     Role.OPERATOR: frozenset({_MONITOR}),
     Role.SHIFT_LEADER: frozenset({_INDICATORS, _MONITOR}),
     Role.DISPATCHER: frozenset({_MONITOR}),

@@ -203,6 +203,8 @@ REST_FRAMEWORK = {
         "login": env_str("GRIDMGMT_THROTTLE_LOGIN", "10/min"),
         "write": env_str("GRIDMGMT_THROTTLE_WRITE", "120/min"),
     },
+    # Domain errors (illegal transition, role, outside the jurisdiction...) to 400/403/404/409.
+    "EXCEPTION_HANDLER": "patrol_api.errors.exception_handler",
 }
 REST_KNOX = {
     "TOKEN_TTL": dt.timedelta(hours=env_int("GRIDMGMT_API_TOKEN_TTL_HOURS", 24 * 7)),

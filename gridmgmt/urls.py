@@ -18,4 +18,5 @@ urlpatterns = [
     path("maps/", include("maps.urls")),
     path("command/", include("command.urls")),
     path("api/", include("patrol_api.urls")),
+    path("", include("patrol_api.site_urls")),  # /m/ phone app, /open311/v2/
 ]

@@ -80,13 +80,16 @@ def patrol_stop(*, worker, session_id: int, at: dt.datetime | None = None) -> Pa
 def _parse_point(raw: Mapping[str, Any], *, now: dt.datetime) -> tuple[dt.datetime, float, float, float | None]:
     try:
         lon, lat = float(raw["lon"]), float(raw["lat"])
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, OverflowError):
         raise PatrolError("缺少经纬度或格式错误（lon、lat 应为数字）") from None
     west, south, east, north = CHINA_BOUNDS
     if not (west <= lon <= east and south <= lat <= north):
         raise PatrolError(f"坐标 ({lon}, {lat}) 不在中国境内")
     recorded = raw.get("recorded_at")
-    recorded_at = parse_datetime(recorded) if isinstance(recorded, str) else None
+    try:
+        recorded_at = parse_datetime(recorded) if isinstance(recorded, str) else None
+    except ValueError:  # well formed but impossible, e.g. 2026-02-30
+        recorded_at = None
     if recorded_at is None or recorded_at.tzinfo is None:
         raise PatrolError("recorded_at 应为带时区的 ISO 8601 时间，例如 2026-11-22T09:30:00+08:00")
     if recorded_at > now + CLOCK_TOLERANCE:
@@ -95,7 +98,7 @@ def _parse_point(raw: Mapping[str, Any], *, now: dt.datetime) -> tuple[dt.dateti
     if accuracy is not None:
         try:
             accuracy = float(accuracy)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise PatrolError("accuracy_m 应为数字（米）") from None
         if accuracy < 0:
             raise PatrolError("accuracy_m 不能为负数")
@@ -145,6 +148,9 @@ def check_in_record(*, worker, kind: str, point: Point, at: dt.datetime | None =
     """签到/签退 at a place; the grid is recorded when the place is inside the jurisdiction."""
     if kind not in CheckIn.Kind.values:
         raise PatrolError("kind 应为 in（签到）或 out（签退）")
+    west, south, east, north = CHINA_BOUNDS
+    if not (west <= point.x <= east and south <= point.y <= north):
+        raise PatrolError(f"坐标 ({point.x}, {point.y}) 不在中国境内")
     try:
         grid = grid_for_point(point=point)
     except PointOutsideJurisdiction:

@@ -42,10 +42,12 @@ def test_a_resent_batch_is_stored_once_and_bad_points_are_reported_by_index(work
     batch.append({"lon": 10.0, "lat": 10.0, "recorded_at": T0.isoformat()})  # outside China
     batch.append({"lon": X0, "lat": Y0, "recorded_at": "yesterday"})
     batch.append({"lat": Y0, "recorded_at": T0.isoformat()})
+    batch.append({"lon": X0, "lat": Y0, "recorded_at": "2026-02-30T09:00:00+08:00"})  # no such day
+    batch.append({"lon": 10**400, "lat": Y0, "recorded_at": T0.isoformat()})
 
     report = services.patrol_points_record(worker=worker, session_id=session.pk, points=batch)
     assert (report.accepted, report.duplicates) == (2, 0)
-    assert [r["index"] for r in report.rejected] == [2, 3, 4]
+    assert [r["index"] for r in report.rejected] == [2, 3, 4, 5, 6]
     assert "不在中国境内" in report.rejected[0]["message"]
     assert "ISO 8601" in report.rejected[1]["message"]
 
@@ -89,6 +91,8 @@ def test_points_from_the_future_and_oversized_batches_are_refused(worker):
 def test_check_in_records_the_grid_or_none_outside(worker, district):
     inside = services.check_in_record(worker=worker, kind="in", point=Point(X0 + 0.0005, Y0 + 0.0005, srid=4326))
     outside = services.check_in_record(worker=worker, kind="out", point=Point(X0 - 1, Y0, srid=4326))
+    with pytest.raises(services.PatrolError, match="不在中国境内"):
+        services.check_in_record(worker=worker, kind="in", point=Point(2.35, 48.85, srid=4326))
     assert inside.grid == district["grids"][2]
     assert outside.grid is None
     with pytest.raises(services.PatrolError):

@@ -97,3 +97,41 @@ def test_openapi_schema_and_docs_are_served_without_a_cdn(client, db):
     docs = client.get("/api/docs/").content.decode()
     assert "swagger-ui" in docs
     assert "cdn" not in docs.lower() and "unpkg" not in docs.lower()
+
+
+def test_logout_all_revokes_every_token_of_the_user(api, worker):
+    tokens = [
+        api.post("/api/v1/auth/token", {"username": "wang", "password": PASSWORD}, format="json").json()["token"]
+        for _ in range(2)
+    ]
+    api.credentials(HTTP_AUTHORIZATION=f"Token {tokens[0]}")
+    assert api.post("/api/v1/auth/logout-all").status_code == 204
+    assert AuthToken.objects.filter(user=worker).count() == 0
+    api.credentials(HTTP_AUTHORIZATION=f"Token {tokens[1]}")
+    assert api.get("/api/v1/me").status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("method", "url"),
+    [
+        ("get", "/api/v1/me/reports"),
+        ("get", "/api/v1/me/tasks"),
+        ("get", "/api/v1/categories"),
+        ("get", "/api/v1/departments"),
+        ("get", "/api/v1/workflow"),
+        ("get", "/api/v1/cases"),
+        ("post", "/api/v1/cases"),
+        ("post", "/api/v1/cases/self-handled"),
+        ("get", "/api/v1/cases/1"),
+        ("get", "/api/v1/cases/1/photos/1"),
+        ("get", "/api/v1/cases/1/routing"),
+        ("get", "/api/v1/cases/1/duplicates"),
+        ("post", "/api/v1/cases/1/actions/file"),
+        ("post", "/api/v1/patrols"),
+        ("post", "/api/v1/patrols/1/points"),
+        ("post", "/api/v1/patrols/1/stop"),
+        ("post", "/api/v1/check-ins"),
+    ],
+)
+def test_every_endpoint_needs_a_token(api, db, method, url):
+    assert getattr(api, method)(url).status_code == 401
