@@ -53,6 +53,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # A lost database connection answers 503 + Retry-After (gridmgmt/middleware.py): before every
+    # middleware that touches the database, after the one that adds the security headers.
+    "gridmgmt.middleware.DatabaseUnavailableMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -124,6 +127,7 @@ AXES_COOLOFF_TIME = dt.timedelta(minutes=env_int("GRIDMGMT_LOGIN_LOCKOUT_MINUTES
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False  # lock-outs are logged; the start-up banner on every command is noise
 
 # --- language and time ------------------------------------------------------------------
 LANGUAGE_CODE = env_str("LANGUAGE_CODE", "zh-hans")

@@ -15,6 +15,9 @@ cp "$M/leaflet.markercluster/dist/leaflet.markercluster.js" "$M/leaflet.markercl
 cp "$M/leaflet.vectorgrid/dist/Leaflet.VectorGrid.bundled.min.js" "$V/vectorgrid/"  # BSD-2 (package.json)
 cp "$M/maplibre-gl/dist/maplibre-gl.js" "$M/maplibre-gl/dist/maplibre-gl.css" "$M/maplibre-gl/LICENSE.txt" "$V/maplibre/"
 cp "$M/chart.js/dist/chart.umd.min.js" "$M/chart.js/LICENSE.md" "$V/chartjs/"
+# Source maps are not shipped: drop the references, or collectstatic's manifest storage
+# refuses the missing .map files.
+find "$V" -name '*.js' -exec sed -i -E 's@//# sourceMappingURL=[^ ]*$@@' {} +
 (cd "$BUILD" && npm ls --depth=0) > "$V/VERSIONS.txt"
 rm -rf "$BUILD"
 echo "Vendored into $V:"; cat "$V/VERSIONS.txt"
