@@ -1,6 +1,6 @@
 from django.urls import path
 
-from maps import grid_design_views, statistics_views, views
+from maps import buildings3d_views, grid_design_views, statistics_views, views
 
 app_name = "maps"
 
@@ -33,4 +33,10 @@ urlpatterns: list = [
     path("api/stats/profile/", statistics_views.profile, name="stats_profile"),
     path("statistics/export/<str:dataset>.<str:fmt>", statistics_views.export, name="stats_export"),
     path("statistics/report/", statistics_views.map_report, name="map_report"),
+    # 3-D view of buildings (三维楼栋): docs/3d.md
+    path("3d/", buildings3d_views.page, name="buildings3d"),
+    path("tiles/buildings/<int:z>/<int:x>/<int:y>.pbf", buildings3d_views.building_tiles, name="building_tiles"),
+    path("tiles/facilities/<int:z>/<int:x>/<int:y>.pbf", buildings3d_views.facility_tiles, name="facility_tiles"),
+    path("api/buildings/classes/", buildings3d_views.building_classes, name="building_classes"),
+    path("api/buildings/<int:building_id>/", buildings3d_views.building_panel, name="building_panel"),
 ]
