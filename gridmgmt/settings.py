@@ -242,6 +242,8 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # procrastinate announces every task registration at INFO on every command: keep warnings.
+    "loggers": {"procrastinate": {"level": "WARNING"}},
 }
 
 # Debian 12 ships GDAL 3.6; the warning asks for 3.9 to block file/network access from
