@@ -25,7 +25,8 @@ import shapely
 from django.conf import settings
 from django.contrib.gis.geos import GEOSGeometry, Polygon
 from django.db import connection, transaction
-from django.db.models import Count, QuerySet
+from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from shapely.geometry.base import BaseGeometry
 
@@ -46,6 +47,7 @@ from geodata.models import (
     Grid,
     GridAssignment,
     GridDesignProposal,
+    Household,
     ProposedGrid,
 )
 from geodata.selectors import grids_valid_on
@@ -303,14 +305,21 @@ def proposal_balance(*, proposal: GridDesignProposal) -> ProposalBalance:
     return ProposalBalance(rows=rows, summary=balance_summary(rows), target=target)
 
 
+def _count_per_grid(model) -> Coalesce:
+    counts = model.objects.filter(grid=OuterRef("pk")).order_by().values("grid").annotate(n=Count("*")).values("n")
+    return Coalesce(Subquery(counts), 0)
+
+
 def current_grid_balance(*, community: Community, target: DesignTarget) -> ProposalBalance:
     """The same table for the grids of `community` in force today (households as attributed)."""
+    # Counted in subqueries, not joins: joining households and buildings multiplies the rows
+    # (and the compactness computed per row) by households × buildings per grid.
     grids = (
         grids_valid_on()
         .filter(community=community)
         .annotate(
-            household_count=Count("households", distinct=True),
-            building_count=Count("buildings", distinct=True),
+            household_count=_count_per_grid(Household),
+            building_count=_count_per_grid(Building),
             polsby_popper=GeographyPolsbyPopper("geom"),
         )
         .order_by("code")

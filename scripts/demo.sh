@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make demo`, after scripts/bootstrap.sh: migrate, load the demo district (idempotent),
+# `make demo`, after scripts/bootstrap.sh: migrate, load the demo district and its case history (idempotent),
 # collect static files, start the job worker and serve the app with gunicorn + whitenoise
 # on http://127.0.0.1:8000 (DEBUG off). Ctrl-C stops the server and the worker.
 set -euo pipefail
@@ -22,6 +22,8 @@ step "Loading the case category catalogue"
 python manage.py load_case_categories
 step "Loading the demo district (skipped if already loaded)"
 python manage.py load_demo
+step "Loading the demo case history (skipped if already loaded)"
+python manage.py load_demo_cases
 step "Collecting static files"
 python manage.py collectstatic --noinput -v0
 

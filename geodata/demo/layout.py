@@ -1,25 +1,29 @@
-"""Streets, communities and grids of the demo district: an exact partition of the real boundary.
+"""Streets, communities, blocks and grids of the demo district: an exact partition of the real boundary.
 
 1. Every level is a Voronoi diagram drawn in the metric CRS (settings.METRIC_SRID), so that
-   sizes are in metres: street seeds come from the plan, community and grid seeds are
+   sizes are in metres: street seeds come from the plan, community and cell seeds are
    spread evenly over their parent by Lloyd relaxation.
 2. The Voronoi edges of all levels (each clipped to its parent) and the real district
    boundary are reprojected to the storage CRS and noded together once; polygonize cuts
-   the district into faces. Every street, community and grid is a union of these faces,
+   the district into faces. Every street, community and cell is a union of these faces,
    so neighbours share exactly the same vertices and each level tiles its parent with no
    gap and no overlap — in the stored coordinates, not just approximately.
-3. A face takes the street, community and grid of the nearest seed (the Voronoi rule).
+3. A face takes the street, community and cell of the nearest seed (the Voronoi rule).
    Where a bay of the boundary cuts a cell in pieces, a small piece joins the neighbour
-   with which it shares the longest border and a large one becomes a grid of its own, so
-   that every grid is a single polygon.
-4. Communities and grids are numbered west→east, north→south (grid_design.serial_order).
+   with which it shares the longest border and a large one becomes a cell of its own, so
+   that every cell is a single polygon.
+4. Communities and cells are numbered west→east, north→south (grid_design.serial_order).
+
+In the lightly populated streets the cells are the grids. In the dense street they are
+street blocks (街区, the roads run along their edges): its grids are designed later around
+the buildings and households by the grid-design tool (geodata.demo.design).
 """
 
 from __future__ import annotations
 
 import statistics
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -92,15 +96,27 @@ class GridShape:
 
 
 @dataclass(frozen=True)
+class BlockShape:
+    """A street block (街区) of the dense street: buildings stand inside, roads run along its edges."""
+
+    key: str  # community code + "-" + a serial in code order; not stored
+    community_code: str
+    geom: Polygon
+    geom_metric: Polygon
+
+
+@dataclass(frozen=True)
 class Layout:
     district: MultiPolygon
     streets: list[StreetShape]
     communities: list[CommunityShape]
-    grids: list[GridShape]
+    grids: list[GridShape]  # in code order; the dense street's only once designed
+    blocks: list[BlockShape]  # the dense street's blocks, by community in code order
 
 
 def layout_build(*, plan: DemoPlan, boundary: BaseGeometry, seed: int) -> Layout:
-    """Cut `boundary` (the district, storage CRS) into the plan's streets, communities and grids."""
+    """Cut `boundary` (the district, storage CRS) into the plan's streets and communities, the
+    grids of the light streets and the blocks of the dense street."""
     rng = np.random.default_rng([seed, 1])
     projector = Projector()
     district_m = projector.metric(boundary)
@@ -177,10 +193,11 @@ def _spread(area: BaseGeometry, count: int, rng: np.random.Generator) -> np.ndar
 def _grid_counts(
     street: StreetPlan, community_areas: np.ndarray, plan: DemoPlan, rng: np.random.Generator
 ) -> list[int]:
+    """Cells per community: a few grids in a light street; in the dense street the plan's
+    count (`grids`, read as blocks) shared out by area (largest remainder), at least one each."""
     if street.grids is None:
         low, high = plan["light_grids_per_community"]
         return [int(rng.integers(low, high + 1)) for _ in community_areas]
-    # The dense street's grids are shared out by area (largest remainder), at least one each.
     areas = shapely.area(community_areas)
     quotas = areas / areas.sum() * street.grids
     counts = np.maximum(np.floor(quotas).astype(int), 1)
@@ -359,7 +376,8 @@ def _multi(geometry: BaseGeometry) -> MultiPolygon:
     return geometry if isinstance(geometry, MultiPolygon) else MultiPolygon([geometry])
 
 
-def _code_order(geometries: list[BaseGeometry], projector: Projector) -> list[int]:
+def code_order(geometries: Sequence[BaseGeometry], projector: Projector) -> list[int]:
+    """Indices of `geometries` (storage CRS) in code order (grid_design.serial_order, metric)."""
     metric = projector.metric(np.array(geometries, dtype=object))
     centroids = [(float(p.x), float(p.y)) for p in shapely.centroid(metric)]
     return serial_order(centroids=centroids, areas=[float(a) for a in shapely.area(metric)])
@@ -368,7 +386,7 @@ def _code_order(geometries: list[BaseGeometry], projector: Projector) -> list[in
 def _numbered(partition: _Partition, plan: DemoPlan, projector: Projector, seed: int) -> Layout:
     names = _community_names(plan, seed)
     label = plan.label
-    streets, communities, grids = [], [], []
+    streets, communities, grids, blocks = [], [], [], []
     for (s,), street_faces in partition.groups(1).items():
         street = plan.streets[s]
         streets.append(
@@ -377,7 +395,7 @@ def _numbered(partition: _Partition, plan: DemoPlan, projector: Projector, seed:
         community_groups = _nested(partition.groups(2))[(s,)]
         community_keys = list(community_groups)
         community_geoms = [_union(partition.faces[community_groups[k]]) for k in community_keys]
-        for community_serial, index in enumerate(_code_order(community_geoms, projector), start=1):
+        for community_serial, index in enumerate(code_order(community_geoms, projector), start=1):
             community_code = f"{street.code}{community_serial:03d}"
             short_name = next(names[street.is_town])
             communities.append(
@@ -388,23 +406,33 @@ def _numbered(partition: _Partition, plan: DemoPlan, projector: Projector, seed:
                     geom=_multi(community_geoms[index]),
                 )
             )
-            grid_groups = _nested(partition.groups(3))[community_keys[index]]
-            grid_geoms = [_union(partition.faces[faces]) for faces in grid_groups.values()]
-            for grid_serial, grid_index in enumerate(_code_order(grid_geoms, projector), start=1):
-                geom = grid_geoms[grid_index]
+            cell_groups = _nested(partition.groups(3))[community_keys[index]]
+            cell_geoms = [_union(partition.faces[faces]) for faces in cell_groups.values()]
+            for serial, cell_index in enumerate(code_order(cell_geoms, projector), start=1):
+                geom = cell_geoms[cell_index]
                 if not isinstance(geom, Polygon) or not geom.is_valid:
-                    raise AssertionError(f"demo grid {community_code}{grid_serial:03d} is not one valid polygon")
+                    raise AssertionError(f"demo cell {community_code}-{serial:03d} is not one valid polygon")
+                if street.code == plan.dense_street:
+                    blocks.append(
+                        BlockShape(
+                            key=f"{community_code}-{serial:03d}",
+                            community_code=community_code,
+                            geom=geom,
+                            geom_metric=projector.metric(geom),
+                        )
+                    )
+                    continue
                 grids.append(
                     GridShape(
-                        code=f"{community_code}{grid_serial:03d}",
-                        name=f"{short_name}第{grid_serial}网格",
+                        code=f"{community_code}{serial:03d}",
+                        name=f"{short_name}第{serial}网格",
                         community_code=community_code,
                         geom=geom,
                         geom_metric=projector.metric(geom),
                     )
                 )
     district = _multi(_union(partition.faces))
-    return Layout(district=district, streets=streets, communities=communities, grids=grids)
+    return Layout(district=district, streets=streets, communities=communities, grids=grids, blocks=blocks)
 
 
 def _community_names(plan: DemoPlan, seed: int) -> dict[bool, Iterator[str]]:

@@ -18,11 +18,13 @@ from shapely.geometry.base import BaseGeometry
 
 from geodata.catalogue import catalogue_entries
 from geodata.demo import store
+from geodata.demo.design import dense_grids_design
 from geodata.demo.facilities import facilities_build
 from geodata.demo.layout import layout_build
 from geodata.demo.plan import DemoPlan
-from geodata.demo.population import population_build
+from geodata.demo.population import buildings_place, population_build
 from geodata.demo.progress import SILENT, Progress
+from geodata.grid_design import GridDesignError
 from geodata.models import District
 from geodata.services import register_assign_grids
 
@@ -74,9 +76,16 @@ def demo_load(
             f"数据库中已有真实的区县 {plan.district_code}：示例数据不能与真实数据混用，请使用单独的数据库演示"
         )
 
-    with progress.stage("划分街道、社区和网格"):
+    with progress.stage("划分街道、社区和街区"):
         layout = layout_build(plan=plan, boundary=district_boundary(plan), seed=seed)
-    population = population_build(plan=plan, layout=layout, seed=seed, scale=scale, progress=progress)
+    # Buildings and households first: the dense street's grids are designed around them.
+    placement = buildings_place(plan=plan, layout=layout, seed=seed, scale=scale, progress=progress)
+    try:
+        design = dense_grids_design(plan=plan, layout=layout, placement=placement, scale=scale, progress=progress)
+    except GridDesignError as error:
+        raise DemoLoadError(f"示例街道的网格无法按当前规模划分：{error}") from error
+    layout = design.layout
+    population = population_build(plan=plan, placement=placement, grid_of=design.grid_of, seed=seed, progress=progress)
     type_names = {entry.code: entry.minor_name for entry in catalogue_entries()}
     facilities = facilities_build(
         plan=plan,

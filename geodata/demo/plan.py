@@ -16,7 +16,12 @@ PLAN_PATH = Path(settings.BASE_DIR) / "fixtures" / "demo_district.json"
 # What the generated data depends on besides the plan: a change to any of these files gives
 # a new demo version, so load_demo replaces a stale demo instead of keeping it.
 _GENERATOR_FILES = [
-    *(Path(__file__).parent / name for name in ("plan.py", "draw.py", "layout.py", "population.py", "facilities.py")),
+    *(
+        Path(__file__).parent / name
+        for name in ("plan.py", "draw.py", "layout.py", "population.py", "design.py", "facilities.py")
+    ),
+    # The grid-design tool designs the dense street's grids.
+    Path(settings.BASE_DIR) / "geodata" / "grid_design.py",
     Path(settings.BASE_DIR) / "fixtures" / "facility_types.json",
 ]
 

@@ -1,8 +1,17 @@
 """Buildings, households and residents of the demo district (synthetic, deterministic).
 
-Each grid draws from its own random stream (seeded by the demo seed and the grid code), so
-a grid's buildings do not change when another grid changes. Personal data stays in clear
-only in memory: geodata.demo.store encrypts it on the way into the database.
+Generated in two steps around the design of the dense street's grids:
+
+1. `buildings_place` places the buildings (metric footprints) and chooses the rooms let to
+   households: in a light street inside its grids, in the dense street inside its blocks
+   (街区), before any of its grids exists;
+2. geodata.demo.design designs the dense street's grids around these buildings;
+3. `population_build` then codes every building by its grid (grid code + serial), and
+   generates the households and their residents.
+
+Each grid or block draws from its own random stream (seeded by the demo seed and the grid
+code or block key), so its buildings do not change when another one changes. Personal data
+stays in clear only in memory: geodata.demo.store encrypts it on the way into the database.
 """
 
 from __future__ import annotations
@@ -12,6 +21,7 @@ import datetime as dt
 import itertools
 import math
 import random
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -22,14 +32,14 @@ from shapely.geometry.base import BaseGeometry
 
 from geodata import pii
 from geodata.demo.draw import share_out, stochastic_round, weighted
-from geodata.demo.layout import GridShape, Layout, Projector
+from geodata.demo.layout import Layout, Projector
 from geodata.demo.plan import DemoPlan
 from geodata.demo.progress import SILENT, Progress
 from geodata.models import Building, Household, PersonTag
 
-# Buildings keep this far inside their grid (the grid's streets and pavements) and this
-# far from each other, so a footprint never touches a grid boundary and facilities placed
-# along the streets never fall inside a building.
+# Buildings keep this far inside their grid or block (its streets and pavements) and this
+# far from each other, so a footprint never touches a road and facilities placed along the
+# roads never fall inside a building.
 SETBACK_M = 8.0
 SPACING_M = 6.0
 _PLACEMENT_ATTEMPTS = 40
@@ -65,6 +75,31 @@ _SIZES = (1, 2, 3, 4, 5, 6)
 _SIZE_WEIGHTS_LOCAL = (11, 23, 28, 19, 13, 6)
 _SIZE_WEIGHTS_MIGRANT = (28, 30, 26, 12, 4, 0)
 ELDERLY_AGE = 60
+
+Room = tuple[int, int, int]  # (unit, floor, room)
+
+
+@dataclass
+class PlacedBuilding:
+    """A building before it has a code: where it stands and which of its rooms are let."""
+
+    container: str  # the grid code (light streets) or block key (dense street) it was placed in
+    community_code: str
+    dense: bool
+    use: str
+    floors: int
+    address: str
+    footprint: Polygon  # storage CRS
+    location: Point  # storage CRS, inside the footprint
+    footprint_metric: Polygon
+    location_metric: Point
+    households: list[Room] = field(default_factory=list)  # rooms let to a household, sorted
+
+
+@dataclass
+class Placement:
+    buildings: list[PlacedBuilding]
+    roads: dict[str, str]  # grid code or block key -> the road it lies on
 
 
 @dataclass
@@ -106,72 +141,140 @@ class Population:
     buildings: list[BuildingDraft] = field(default_factory=list)
     households: list[HouseholdDraft] = field(default_factory=list)
     persons: list[PersonDraft] = field(default_factory=list)
-    roads: dict[str, str] = field(default_factory=dict)  # grid code -> road name
+    roads: dict[str, str] = field(default_factory=dict)  # grid code or block key -> road name
+
+
+@dataclass(frozen=True)
+class _Container:
+    key: str
+    community_code: str
+    geom_metric: Polygon
+    dense: bool
+
+
+def _containers(layout: Layout) -> list[_Container]:
+    """The light streets' grids and the dense street's blocks, community by community in code order."""
+    by_community: dict[str, list[_Container]] = defaultdict(list)
+    for grid in layout.grids:
+        by_community[grid.community_code].append(_Container(grid.code, grid.community_code, grid.geom_metric, False))
+    for block in layout.blocks:
+        by_community[block.community_code].append(_Container(block.key, block.community_code, block.geom_metric, True))
+    return [container for community in layout.communities for container in by_community[community.code]]
+
+
+def buildings_place(
+    *, plan: DemoPlan, layout: Layout, seed: int, scale: float, progress: Progress = SILENT
+) -> Placement:
+    """Buildings and the rooms let to households, before the dense street has grids.
+
+    The dense street keeps at least its full-size number of buildings at any scale (a
+    smaller scale lets fewer of their rooms), so that its designed grids keep their
+    full-size layout; light streets have fewer buildings at a smaller scale.
+    """
+    projector = Projector()
+    street_names = {s.code: s.name for s in plan.streets}
+    containers = _containers(layout)
+    roads = _road_names(plan, containers, seed)
+    dense = [c for c in containers if c.dense]
+    dense_total = round(plan["dense"]["buildings"] * max(scale, 1.0))
+    counts = dict(zip((c.key for c in dense), share_out(dense_total, [_site(c).area for c in dense]), strict=True))
+    low, high = plan["light"]["buildings_per_grid"]
+    house_numbers: dict[str, itertools.count] = {}
+    buildings: list[PlacedBuilding] = []
+    dense_rooms: list[tuple[int, Room]] = []  # (building, room) of every dwelling of the dense street
+    for container in progress.iterate(containers, desc="布置楼栋", unit="网格/街区"):
+        rng = random.Random(f"{seed}:buildings:{container.key}")
+        count = counts[container.key] if container.dense else stochastic_round(rng.uniform(low, high) * scale, rng)
+        road = roads[container.key]
+        numbers = house_numbers.setdefault(road, itertools.count(1))
+        for footprint_m, kind_name in _place(container, count, _DENSE_MIX if container.dense else _LIGHT_MIX, rng):
+            kind = _KINDS[kind_name]
+            footprint = projector.storage(footprint_m)
+            location = shapely.point_on_surface(footprint)
+            floors = rng.randint(*kind.floors)
+            building = PlacedBuilding(
+                container=container.key,
+                community_code=container.community_code,
+                dense=container.dense,
+                use=kind.use,
+                floors=floors,
+                address=f"{street_names[container.community_code[:9]]}{road}{next(numbers)}号",
+                footprint=footprint,
+                location=location,
+                footprint_metric=footprint_m,
+                location_metric=projector.metric(location),
+            )
+            rooms = _rooms(kind, floors, footprint_m)
+            if container.dense:
+                dense_rooms.extend((len(buildings), room) for room in rooms)
+            else:
+                occupancy = rng.uniform(*plan["light"]["occupancy"])
+                building.households = sorted(rng.sample(rooms, round(len(rooms) * occupancy)))
+            buildings.append(building)
+    rng = random.Random(f"{seed}:dense-households")
+    wanted = min(round(plan["dense"]["households"] * scale), len(dense_rooms))
+    for index, room in sorted(rng.sample(dense_rooms, wanted)):
+        buildings[index].households.append(room)
+    return Placement(buildings=buildings, roads=roads)
 
 
 def population_build(
-    *, plan: DemoPlan, layout: Layout, seed: int, scale: float, progress: Progress = SILENT
+    *,
+    plan: DemoPlan,
+    placement: Placement,
+    grid_of: Sequence[str],
+    seed: int,
+    progress: Progress = SILENT,
 ) -> Population:
-    projector = Projector()
-    population = Population()
-    street_names = {s.code: s.name for s in plan.streets}
-    roads = _road_names(plan, layout, seed)
-    population.roads = roads
-    dense = [g for g in layout.grids if g.code.startswith(plan.dense_street)]
-    dense_counts = share_out(round(plan["dense"]["buildings"] * scale), [_site(g).area for g in dense])
-    counts = dict(zip((g.code for g in dense), dense_counts, strict=True))
-    low, high = plan["light"]["buildings_per_grid"]
-    house_numbers: dict[str, itertools.count] = {}
-    slots: list[tuple[int, int, int, int]] = []  # dense street: (building, unit, floor, room)
-    for grid in progress.iterate(layout.grids, desc="生成楼栋与住户", unit="网格"):
-        rng = random.Random(f"{seed}:buildings:{grid.code}")
-        is_dense = grid.code in counts
-        count = counts[grid.code] if is_dense else stochastic_round(rng.uniform(low, high) * scale, rng)
-        mix = _DENSE_MIX if is_dense else _LIGHT_MIX
-        road = roads[grid.code]
-        numbers = house_numbers.setdefault(road, itertools.count(1))
-        for serial, (footprint_m, kind_name) in enumerate(_place(grid, count, mix, rng), start=1):
-            kind = _KINDS[kind_name]
-            footprint = projector.storage(footprint_m)
-            index = len(population.buildings)
-            floors = rng.randint(*kind.floors)
-            population.buildings.append(
-                BuildingDraft(
-                    code=f"{grid.code}{serial:04d}",
-                    address=f"{street_names[grid.code[:9]]}{road}{next(numbers)}号",
-                    floors=floors,
-                    use=kind.use,
-                    footprint=footprint,
-                    location=shapely.point_on_surface(footprint),
-                    grid_code=grid.code,
-                )
+    """Code the placed buildings by their grid (`grid_of`, one grid code per placed building),
+    then generate their households and residents."""
+    population = Population(roads=placement.roads)
+    by_grid: dict[str, list[int]] = defaultdict(list)
+    for index, grid_code in enumerate(grid_of):
+        by_grid[grid_code].append(index)
+    coded = sorted(
+        (f"{grid_code}{serial:04d}", index)
+        for grid_code, indexes in by_grid.items()
+        for serial, index in enumerate(indexes, start=1)
+    )
+    for code, index in progress.iterate(coded, desc="生成楼栋与住户", unit="栋"):
+        placed = placement.buildings[index]
+        population.buildings.append(
+            BuildingDraft(
+                code=code,
+                address=placed.address,
+                floors=placed.floors,
+                use=placed.use,
+                footprint=placed.footprint,
+                location=placed.location,
+                grid_code=grid_of[index],
             )
-            building_slots = _slots(index, kind, floors, footprint_m)
-            if is_dense:
-                slots.extend(building_slots)
-            else:
-                occupancy = rng.uniform(*plan["light"]["occupancy"])
-                chosen = rng.sample(building_slots, round(len(building_slots) * occupancy))
-                _add_households(population, sorted(chosen), plan, "light")
-    rng = random.Random(f"{seed}:dense-households")
-    wanted = min(round(plan["dense"]["households"] * scale), len(slots))
-    _add_households(population, sorted(rng.sample(slots, wanted)), plan, "dense")
+        )
+        _add_households(
+            population,
+            len(population.buildings) - 1,
+            placed.households,
+            plan,
+            "dense" if placed.dense else "light",
+        )
     population.households.sort(key=lambda h: h.code)
     _add_persons(population, plan, seed, progress)
     return population
 
 
-def _site(grid: GridShape) -> BaseGeometry:
-    """Where buildings may stand: the grid less its streets (possibly empty or in parts)."""
-    return grid.geom_metric.buffer(-SETBACK_M)
+def _site(container: _Container) -> BaseGeometry:
+    """Where buildings may stand: the grid or block less its streets (possibly empty or in parts)."""
+    return container.geom_metric.buffer(-SETBACK_M)
 
 
-def _place(grid: GridShape, count: int, mix: Mapping[str, float], rng: random.Random) -> list[tuple[Polygon, str]]:
-    """Up to `count` non-overlapping rectangular footprints (metric) wholly inside the grid's site.
+def _place(
+    container: _Container, count: int, mix: Mapping[str, float], rng: random.Random
+) -> list[tuple[Polygon, str]]:
+    """Up to `count` non-overlapping rectangular footprints (metric) wholly inside the site.
 
-    Buildings of one grid share an orientation (a block), with a few degrees of play.
+    Buildings of one grid or block share an orientation, with a few degrees of play.
     """
-    site = _site(grid)
+    site = _site(container)
     if count <= 0 or site.is_empty:
         return []
     shapely.prepare(site)
@@ -207,26 +310,24 @@ def _rectangle(x: float, y: float, length: float, width: float, degrees: float) 
     return Polygon(corners)
 
 
-def _slots(building: int, kind: _Kind, floors: int, footprint_m: Polygon) -> list[tuple[int, int, int, int]]:
+def _rooms(kind: _Kind, floors: int, footprint_m: Polygon) -> list[Room]:
     if not kind.rooms_per_floor:
         return []
     length = max(footprint_m.minimum_rotated_rectangle.length / 2 - 1, 1)
     units = max(1, int(length // kind.unit_length_m))
     first_floor = 2 if kind.shops_below else 1
     return [
-        (building, unit, floor, room)
+        (unit, floor, room)
         for unit in range(1, units + 1)
         for floor in range(first_floor, floors + 1)
         for room in range(1, kind.rooms_per_floor + 1)
     ]
 
 
-def _add_households(
-    population: Population, chosen: Sequence[tuple[int, int, int, int]], plan: DemoPlan, profile: str
-) -> None:
+def _add_households(population: Population, building: int, rooms: Sequence[Room], plan: DemoPlan, profile: str) -> None:
     weights = plan["household_types"][profile]
-    for building, unit, floor, room in chosen:
-        code = population.buildings[building].code
+    code = population.buildings[building].code
+    for unit, floor, room in rooms:
         # One random stream per household, so the type does not depend on the order of drawing.
         rng = random.Random(f"{code}:{unit}:{floor}:{room}")
         population.households.append(
@@ -249,20 +350,20 @@ _HOUSEHOLD_TYPES = {
 }
 
 
-def _road_names(plan: DemoPlan, layout: Layout, seed: int) -> dict[str, str]:
-    """A few fictional roads per community; each grid lies on one of its community's roads."""
+def _road_names(plan: DemoPlan, containers: Sequence[_Container], seed: int) -> dict[str, str]:
+    """A few fictional roads per community; each grid or block lies on one of its community's roads."""
     rng = random.Random(f"{seed}:roads")
     names = [word + suffix for word in plan["road_words"] for suffix in dict.fromkeys(plan["road_suffixes"])]
     rng.shuffle(names)
     pool = itertools.cycle(names)
     roads: dict[str, str] = {}
     by_community: dict[str, list[str]] = {}
-    for grid in layout.grids:
-        by_community.setdefault(grid.community_code, []).append(grid.code)
-    for grid_codes in by_community.values():
-        community_roads = [next(pool) for _ in range(max(1, min(4, len(grid_codes) // 3)))]
-        for index, code in enumerate(grid_codes):
-            roads[code] = community_roads[index % len(community_roads)]
+    for container in containers:
+        by_community.setdefault(container.community_code, []).append(container.key)
+    for keys in by_community.values():
+        community_roads = [next(pool) for _ in range(max(1, min(4, len(keys) // 3)))]
+        for index, key in enumerate(keys):
+            roads[key] = community_roads[index % len(community_roads)]
     return roads
 
 

@@ -24,9 +24,14 @@ from accounts.models import Role, User
 from accounts.services import DEMO_ACCOUNTS, DEMO_PASSWORD
 from geodata import pii
 from geodata.catalogue import catalogue_entries
-from geodata.demo.loader import DemoLoadError, demo_load
+from geodata.demo.design import dense_grids_design, design_target
+from geodata.demo.layout import layout_build
+from geodata.demo.loader import DemoLoadError, demo_load, district_boundary
+from geodata.demo.plan import DemoPlan
+from geodata.demo.population import buildings_place
 from geodata.demo.store import marker_read
-from geodata.grid_design import serial_order
+from geodata.grid_design import DesignTarget, serial_order
+from geodata.grid_redraw import current_grid_balance
 from geodata.models import (
     Building,
     Community,
@@ -140,9 +145,13 @@ def test_the_district_is_the_real_boundary_from_cnmaps(loaded):
     ],
 )
 def test_each_level_tiles_its_parent_with_no_gap_and_no_overlap(loaded, child, parent, link):
-    # No gap: the union of the children equals the parent (symmetric difference < 0.01 m²).
+    # No gap: the union of the children equals the parent (symmetric difference < 0.01 m²),
+    # measured in the plane PostGIS reads the stored coordinates in, converted to m² with the
+    # parent's own m² per square degree (docs/grid_design.md, "Exact tiling in storage": on
+    # geography, an edge split at a vertex would "differ" from the same edge unsplit).
     gaps = _rows(
-        f"""SELECT p.code, ST_Area(ST_SymDifference(p.geom, ST_Union(c.geom))::geography)
+        f"""SELECT p.code, ST_Area(ST_SymDifference(p.geom, ST_Union(c.geom)))
+                           * (ST_Area(p.geom::geography) / ST_Area(p.geom))
             FROM {parent} p JOIN {child} c ON c.{link} = p.id GROUP BY p.id"""  # noqa: S608
     )
     assert gaps and max(area for _, area in gaps) < 0.01
@@ -159,7 +168,7 @@ def test_every_grid_is_one_valid_polygon_coded_under_its_community(loaded):
         """SELECT g.code, c.code, GeometryType(g.geom), ST_IsValid(g.geom), g.area_m2
            FROM geodata_grid g JOIN geodata_community c ON c.id = g.community_id ORDER BY g.code"""
     )
-    assert len(grids) >= 200
+    assert len(grids) >= 150
     for code, community_code, kind, valid, area in grids:
         assert re.fullmatch(r"[0-9]{15}", code) and code[:12] == community_code
         assert (kind, valid) == ("POLYGON", True)
@@ -171,18 +180,57 @@ def test_every_grid_is_one_valid_polygon_coded_under_its_community(loaded):
     assert all(s == list(range(1, len(s) + 1)) for s in serials.values())
 
 
-def test_the_dense_street_has_over_a_hundred_grids_and_the_others_a_few_per_community(loaded):
+def test_the_dense_street_has_designed_grids_and_the_others_a_few_per_community(loaded):
     per_community = dict(Community.objects.filter(is_demo=True).values_list("code").annotate(n=Count("grids")))
     dense = {code: n for code, n in per_community.items() if code.startswith(DENSE_STREET)}
     light = {code: n for code, n in per_community.items() if not code.startswith(DENSE_STREET)}
-    assert sum(dense.values()) >= 100 and len(dense) == 10
+    # 20 000 households at full size in grids of 300-500: about 50 grids (the same at 0.02,
+    # where the range is 6-10 households for the 400 households of the street).
+    assert len(dense) == 10 and 40 <= sum(dense.values()) <= 60 and min(dense.values()) >= 2
     assert all(2 <= n <= 6 for n in light.values())
-    # Dense grids are social-governance sized (a few hectares), not kilometres wide.
+    # Dense grids are social-governance sized (about ten hectares), not kilometres wide.
     ((median_m2,),) = _rows(
         "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY area_m2) FROM geodata_grid WHERE code LIKE %s",
         [DENSE_STREET + "%"],
     )
-    assert 20_000 < median_m2 < 80_000
+    assert 60_000 < median_m2 < 250_000
+
+
+def test_the_planner_page_shows_every_dense_community_balanced(loaded):
+    # The selector behind /maps/design/?community=<id>, with the demo's household range.
+    target = design_target(SCALE)
+    assert (target.households_min, target.households_max) == (6, 10)
+    communities = Community.objects.filter(code__startswith=DENSE_STREET).order_by("code")
+    households = 0
+    for community in communities:
+        balance = current_grid_balance(community=community, target=target)
+        assert balance.summary.count == Grid.objects.filter(community=community).count() >= 2
+        assert balance.summary.on_target == balance.summary.count, community.code
+        assert [row.label for row in balance.rows] == sorted(row.label for row in balance.rows)
+        households += sum(row.households for row in balance.rows)
+    assert households == Household.objects.filter(building__grid__community__in=communities).count() > 0
+
+
+def test_at_full_size_the_dense_street_is_designed_in_grids_of_300_to_500_households():
+    # The generator alone (no database): the layout, buildings and households of the full-size
+    # demo, and the dense street's grids as load_demo designs them.
+    plan = DemoPlan.load()
+    layout = layout_build(plan=plan, boundary=district_boundary(plan), seed=plan["seed"])
+    placement = buildings_place(plan=plan, layout=layout, seed=plan["seed"], scale=1.0)
+    design = dense_grids_design(plan=plan, layout=layout, placement=placement, scale=1.0)
+    households: dict[str, int] = {}
+    for building, grid_code in zip(placement.buildings, design.grid_of, strict=True):
+        households[grid_code] = households.get(grid_code, 0) + len(building.households)
+    dense = [g.code for g in design.layout.grids if g.code.startswith(DENSE_STREET)]
+    assert sum(households[code] for code in dense) == plan["dense"]["households"]
+    # The planner page's default target (300-500 households) is met by every grid.
+    target = DesignTarget.by_households()
+    assert design_target(1.0) == target
+    assert all(target.is_met(households=households[code], area_m2=0) for code in dense)
+    assert 40 <= len(dense) <= 60
+    # Light streets keep their Voronoi grids; dense blocks are not grids.
+    assert len(design.layout.grids) == len(layout.grids) + len(dense)
+    assert not any(code.startswith(DENSE_STREET) for code in (g.code for g in layout.grids))
 
 
 def test_grid_serials_run_west_to_east_then_north_to_south(loaded):
