@@ -39,6 +39,10 @@ bench:
 	@scripts/bootstrap.sh
 	@$(WITH_ENV) env GRIDMGMT_MODE=development python -m bench $(ARGS)
 
+loadtest:
+	@scripts/bootstrap.sh >/dev/null
+	@$(WITH_ENV) loadtest/run.sh
+
 backup:
 	@scripts/bootstrap.sh >/dev/null
 	@$(WITH_ENV) scripts/backup.sh

@@ -3,6 +3,7 @@ personal data shown only in masked form."""
 
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -96,6 +97,8 @@ class PersonAdmin(admin.ModelAdmin):
     def reveal_view(self, request, pk):
         """Show one field in clear after the user gives a reason; every reveal is logged."""
         person = get_object_or_404(models.Person, pk=pk)
+        if not (self.has_view_permission(request, person) and request.user.has_perm("geodata.reveal_personal_data")):
+            raise PermissionDenied("您的角色无权查看个人信息明文")
         form = PersonalDataRevealForm(request.POST or None)
         revealed = None
         if request.method == "POST" and form.is_valid():

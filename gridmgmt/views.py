@@ -24,7 +24,7 @@ PORTAL = [
     ("指挥地图", "网格专题图、案件分布、人员监测", "maps:dashboard", None),
     ("统计分析", "网格统计、热点分析、距离查询与导出", "maps:statistics", {Role.PLANNER, Role.LEADER, Role.ADMIN}),
     ("网格划分", "按户数或面积划分网格、调整与启用", "maps:grid_design", {Role.PLANNER, Role.ADMIN}),
-    ("手机巡查", "网格员上报、任务、巡查轨迹（手机使用）", "patrol_app:home", {Role.GRID_WORKER, Role.ADMIN}),
+    ("手机巡查", "网格员上报、任务、巡查轨迹（手机使用）", "phone:shell", {Role.GRID_WORKER, Role.ADMIN}),
     ("数据管理", "区划、网格、楼栋、人口、部件、案件类别与用户", "admin:index", {Role.ADMIN}),
     ("接口文档", "REST 接口与 Open311（供其他客户端开发）", "patrol_api:docs", {Role.ADMIN}),
 ]

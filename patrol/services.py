@@ -55,7 +55,10 @@ def _rebuild_track(session_id: int) -> None:
             UPDATE patrol_patrolsession s
             SET track = t.line, length_m = ST_Length(t.line::geography)
             FROM (
-                SELECT CASE WHEN count(*) >= 2 THEN ST_MakeLine(point ORDER BY recorded_at) END AS line
+                -- A worker standing still sends the same point again and again: a line needs two
+                -- distinct points, otherwise the patrol keeps no track.
+                SELECT CASE WHEN count(DISTINCT point) >= 2
+                            THEN ST_RemoveRepeatedPoints(ST_MakeLine(point ORDER BY recorded_at)) END AS line
                 FROM patrol_patrolpoint WHERE session_id = %s
             ) t
             WHERE s.id = %s

@@ -130,3 +130,12 @@ def test_coverage_is_the_share_of_the_grid_swept_by_its_own_worker(worker, distr
     assert 0.21 < float(rows[0]["covered_share"]) < 0.24
     nothing = selectors.patrol_coverage(start=T0 + dt.timedelta(days=2), end=T0 + dt.timedelta(days=3), day=T0.date())
     assert float(nothing[0]["covered_share"]) == 0
+
+
+def test_a_patrol_that_never_moved_stops_without_a_track(worker):
+    session, _ = services.patrol_start(worker=worker, at=T0)
+    services.patrol_points_record(worker=worker, session_id=session.pk, points=_points((X0, Y0), (X0, Y0), (X0, Y0)))
+    stopped = services.patrol_stop(worker=worker, session_id=session.pk, at=T0 + dt.timedelta(minutes=5))
+    assert stopped.ended_at is not None
+    assert stopped.track is None and stopped.length_m is None
+    assert PatrolPoint.objects.filter(session=session).count() == 3
