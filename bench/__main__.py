@@ -3,14 +3,16 @@
     make bench                      # every benchmark below
     make bench ARGS="grid_design"   # one of them, with its own options after the name
 
-Benchmarks so far: grid_design (designing the grids of a dense street). The district-scale
-benchmarks of issue 7 will join this list.
+Benchmarks: grid_design (designing the grids of a dense street) and district (the district
+of DESIGN.md §6 at --scale 1: ingest, grid assignment, import, dashboard, tiles, look-ups,
+indicators, memory, each as a ratio to a baseline measured in the same run; see
+docs/performance.md). `make bench ARGS="district --scale 0.1"` is a quick run.
 """
 
 import importlib
 import sys
 
-BENCHMARKS = ["grid_design"]
+BENCHMARKS = ["grid_design", "district"]
 
 
 def main(argv: list[str]) -> int:
