@@ -48,10 +48,13 @@ class Routing:
 
 
 def cases_visible_to(*, user: User) -> QuerySet[Case]:
-    """Cases a user may see: their street / community, their department, or their grids."""
+    """Cases a user may open one by one: their street / community, their department, or their
+    grids. Planners open none: they work on aggregates (cases_countable_by)."""
     cases = Case.objects.all()
-    if user.is_superuser or user.role in (Role.ADMIN, Role.PLANNER):
+    if user.is_superuser or user.role == Role.ADMIN:
         return cases
+    if user.role == Role.PLANNER:
+        return cases.none()
     if user.role == Role.DEPARTMENT_HANDLER:
         if user.department_id is None:
             return cases.none()
@@ -65,6 +68,14 @@ def cases_visible_to(*, user: User) -> QuerySet[Case]:
     if user.street_id:
         return cases.filter(street_id=user.street_id)
     return cases
+
+
+def cases_countable_by(*, user: User) -> QuerySet[Case]:
+    """Cases a user may count in aggregates (map layers, statistics, building colours):
+    the whole jurisdiction for planners, otherwise exactly the cases they may see."""
+    if user.role == Role.PLANNER and not user.is_superuser:
+        return Case.objects.all()
+    return cases_visible_to(user=user)
 
 
 def user_in_case_scope(*, user: User, case: Case) -> bool:

@@ -24,6 +24,7 @@ import datetime as dt
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import Count, QuerySet
 from django.utils import timezone
@@ -136,12 +137,15 @@ def _in_scope(scope: Scope, alias: str) -> tuple[str, list[Any]]:
 def _open_cases_sql(*, user: User, since: dt.datetime) -> tuple[str, list[Any]]:
     """SQL of the open cases reported since `since` that `user` may see (id, location, grid_id)."""
     cases = (
-        case_selectors.cases_visible_to(user=user)
+        case_selectors.cases_countable_by(user=user)
         .filter(state__in=workflow.OPEN_STATES, reported_at__gte=since)
         .order_by()
         .values("id", "location", "grid_id")
     )
-    sql, params = cases.query.sql_with_params()
+    try:
+        sql, params = cases.query.sql_with_params()
+    except EmptyResultSet:  # no case the user may count: an empty relation of the same shape
+        return "SELECT NULL::bigint AS id, NULL::geometry AS location, NULL::bigint AS grid_id WHERE FALSE", []
     return sql, list(params)
 
 
@@ -361,7 +365,10 @@ def building_in_scope(*, user: User, building_id: int) -> Building | None:
 
 def attributed_case_ids(*, building: Building, cases: QuerySet[Case]) -> list[int]:
     """Ids of `cases` attributed to `building`: within CASE_RADIUS_M, and no other building nearer."""
-    cases_sql, cases_params = cases.order_by().values("id", "location").query.sql_with_params()
+    try:
+        cases_sql, cases_params = cases.order_by().values("id", "location").query.sql_with_params()
+    except EmptyResultSet:  # the user may open no case at all (a planner): nothing to attribute
+        return []
     sql = f"""
         WITH building AS (SELECT b.id, {_shape("b")} AS shape FROM geodata_building b WHERE b.id = %s)
         SELECT c.id FROM ({cases_sql}) c, building b

@@ -281,7 +281,7 @@ def grid_layer_values(
     elif layer == "households":
         values = {gid: float(row[2]) for gid, row in register.items()}
     else:
-        cases = cases_in_scope(case_selectors.cases_visible_to(user=user), scope=scope)
+        cases = cases_in_scope(case_selectors.cases_countable_by(user=user), scope=scope)
         if case_filter.category_id is not None:
             cases = cases.filter(category_id=case_filter.category_id)
         if layer == "open_cases":

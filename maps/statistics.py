@@ -66,7 +66,7 @@ def _tz() -> zoneinfo.ZoneInfo:
 
 def scoped_cases(*, user: User, scope: Scope) -> QuerySet[Case]:
     """Incidents the user may see, reported in grids of `scope` (by the grid stored on the case)."""
-    return cases_in_scope(case_selectors.cases_visible_to(user=user), scope=scope).exclude(state__in=NOT_INCIDENTS)
+    return cases_in_scope(case_selectors.cases_countable_by(user=user), scope=scope).exclude(state__in=NOT_INCIDENTS)
 
 
 # --- counts and time series -----------------------------------------------------------------

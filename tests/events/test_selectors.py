@@ -33,7 +33,9 @@ def test_each_user_sees_the_cases_of_their_scope(world):
 
     assert visible(world.operator) == {in_sw.pk, in_nw.pk}
     assert visible(world.outside_operator) == set()
-    assert visible(world.planner) == {in_sw.pk, in_nw.pk}
+    assert visible(world.planner) == set()  # aggregates only
+    assert set(selectors.cases_countable_by(user=world.planner).values_list("pk", flat=True)) == {in_sw.pk, in_nw.pk}
+    assert set(selectors.cases_countable_by(user=world.operator).values_list("pk", flat=True)) == {in_sw.pk, in_nw.pk}
     assert visible(world.other_handler) == {in_sw.pk}  # returned, but it was theirs once
     assert visible(world.handler) == set()
     assert visible(world.grid_worker) == {in_sw.pk, in_nw.pk}  # grid 3, and the one they reported in grid 1

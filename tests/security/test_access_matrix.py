@@ -74,11 +74,9 @@ CASES_SEEN: dict[str, frozenset[str]] = {
     "community_operator": frozenset({"c1", "c2", "c3", "c5"}),  # community A1
     "department_handler": frozenset({"c1"}),  # sanitation holds c1; c5 went to greening
     "admin": frozenset(CASE_KEYS),
-    # planner: report item L1. Planners see aggregates only (issue 8), but
-    # events.selectors.cases_visible_to gives them every case (lists, details, photos,
-    # reporters' names): every case-level cell of the planner is left out.
+    "planner": frozenset(),  # aggregates only: no case opens one by one (cases_countable_by counts)
 }
-CASE_LEVEL = tuple(who for who in IDENTITIES if who != "planner")  # report item L1
+CASE_LEVEL = IDENTITIES
 
 STREET_A_GRIDS = frozenset({"a1g1", "a1g2", "a2g1"})
 PLACES: dict[str, frozenset[str]] = {
