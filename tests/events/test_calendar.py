@@ -161,4 +161,8 @@ def test_overdue_cases_are_found_through_the_partial_index(world):
     assert list(overdue) == [late]
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")  # a tiny table would be scanned anyway
-    assert "case_open_deadline_idx" in overdue.explain()
+    plan = overdue.explain()
+    # Either partial index over the open, timed cases serves (on a tiny table the planner may
+    # pick the warn-time one); what must never happen is reading every case.
+    assert "case_open_deadline_idx" in plan or "case_open_warn_idx" in plan
+    assert "Seq Scan" not in plan
