@@ -12,10 +12,7 @@ PG_BIN=${PG_BIN:-$(dirname "$(command -v pg_restore)")}
 MEDIA=${MEDIA_ROOT:-.local/media}
 
 "$PG_BIN/psql" -q -v ON_ERROR_STOP=1 "$PG_URL" -c "DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;"
-# --disable-triggers: restored rows must not fire the application's triggers again (the job
-# queue's triggers would add job events a second time and break its foreign keys). It needs
-# a superuser connection, which the project-local cluster has.
-"$PG_BIN/pg_restore" --no-owner --disable-triggers --exit-on-error --dbname="$PG_URL" "$SRC/database.dump"
+"$PG_BIN/pg_restore" --no-owner --exit-on-error --dbname="$PG_URL" "$SRC/database.dump"
 mkdir -p "$MEDIA"
 find "$MEDIA" -mindepth 1 -delete
 tar -C "$MEDIA" -xzf "$SRC/media.tar.gz"

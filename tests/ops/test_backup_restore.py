@@ -47,6 +47,11 @@ def fresh_database():
 
 def test_backup_restores_into_a_fresh_database_with_identical_counts_and_checksums(district, tmp_path, fresh_database):
     PersonFactory.create_batch(3)
+    # The job-queue tables are not Django models, so the flushes between transactional tests
+    # leave their rows behind, sometimes with events whose job is gone; a real database never
+    # holds such rows (the foreign key forbids them), so start this backup without them.
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM procrastinate_events; DELETE FROM procrastinate_jobs")
     media = tmp_path / "media"
     (media / "photos").mkdir(parents=True)
     (media / "photos" / "a.jpg").write_bytes(b"\xff\xd8 photo bytes")
