@@ -263,7 +263,7 @@ def queue(request: HttpRequest) -> HttpResponse:
 # --- the department's cases -------------------------------------------------------------------
 
 
-DEPARTMENT_TODO, DEPARTMENT_DONE = "todo", "done"
+DEPARTMENT_OPEN, DEPARTMENT_DONE = "todo", "done"
 DEPARTMENT_FORMS = (Action.HANDLE, Action.REQUEST_EXTENSION, Action.RETURN)
 
 
@@ -273,11 +273,11 @@ def department(request: HttpRequest) -> HttpResponse:
     """部门案件: the cases my department holds now (处置中, 延时待审), and the ones it worked on before."""
     user = request.user
     visible = _visible(user)
-    tab = DEPARTMENT_DONE if request.GET.get("tab") == DEPARTMENT_DONE else DEPARTMENT_TODO
+    tab = DEPARTMENT_DONE if request.GET.get("tab") == DEPARTMENT_DONE else DEPARTMENT_OPEN
     holding = Q(current_department_id=user.department_id, state__in=workflow.WITH_DEPARTMENT_STATES)
     if user.department_id is None:
         cases = visible.none()
-    elif tab == DEPARTMENT_TODO:
+    elif tab == DEPARTMENT_OPEN:
         cases = _by_deadline(visible.filter(holding))
     else:
         cases = visible.exclude(holding).order_by("-reported_at", "-id")

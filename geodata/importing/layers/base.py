@@ -7,6 +7,7 @@ gaps, jurisdiction), and `write` loads the records that have no problem. Problem
 attached to the record they concern, in Chinese, and name the column or the other row.
 """
 
+import abc
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
@@ -61,7 +62,7 @@ class CheckOutcome:
     warnings: list[str] = field(default_factory=list)
 
 
-class LayerImporter:
+class LayerImporter(abc.ABC):
     key: ClassVar[str]
     label: ClassVar[str]
     columns: ClassVar[tuple[Column, ...]]
@@ -72,16 +73,18 @@ class LayerImporter:
         self.tolerance_m2 = tolerance_m2
         self.metric = Metric()
 
+    @abc.abstractmethod
     def parse_all(self, records: list[Record]) -> None:
-        raise NotImplementedError
+        """Turn each record's raw values into typed values, noting problems on the record."""
 
     def check(self, records: list[Record], *, loaded_only: bool) -> CheckOutcome:
         """Cross-row checks. `loaded_only`: describe what would be loaded (partial mode) rather
         than everything readable in the file."""
         return CheckOutcome()
 
+    @abc.abstractmethod
     def write(self, records: list[Record]) -> dict[str, int]:
-        raise NotImplementedError
+        """Write the loadable records (COPY) and return the counts per table."""
 
     def assignment_area(self, records: list[Record]) -> GEOSGeometry | None:
         """The area whose buildings and facilities must be re-attributed to grids after the write."""
