@@ -11,4 +11,4 @@ COPY . .
 # collectstatic needs settings but no database or secrets.
 RUN GRIDMGMT_MODE=development DATABASE_URL=postgis://build@localhost/build python manage.py collectstatic --noinput -v0
 EXPOSE 8000
-CMD ["gunicorn", "gridmgmt.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+CMD ["gunicorn", "gridmgmt.wsgi:application", "-c", "gridmgmt/gunicorn_conf.py", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]

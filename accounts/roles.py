@@ -10,15 +10,19 @@ from accounts.models import Role
 _MONITOR = "maps.monitor_workers"  # 人员监测: positions and tracks of grid workers
 _STATISTICS = "maps.view_statistics"  # planners' aggregates (never personal data)
 _INDICATORS = "events.view_indicatorsnapshot"  # 综合评价
+# Population figures of the register (residents, households, age structure, followed groups):
+# everyone whose work is about places, not departments; figures under five are shown exactly
+# only with geodata.reveal_personal_data (maps.access.sees_small_counts).
+_POPULATION = "geodata.view_population"
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
-    Role.GRID_WORKER: frozenset({"geodata.reveal_personal_data", "patrol.add_patrolsession"}),
-    Role.OPERATOR: frozenset({_MONITOR}),
-    Role.SHIFT_LEADER: frozenset({_INDICATORS, _MONITOR}),
-    Role.DISPATCHER: frozenset({_MONITOR}),
-    Role.DEPARTMENT_HANDLER: frozenset(),
-    Role.LEADER: frozenset({_INDICATORS, _MONITOR, _STATISTICS}),
-    Role.PLANNER: frozenset({_INDICATORS, _STATISTICS, "geodata.design_grids"}),
+    Role.GRID_WORKER: frozenset({"geodata.reveal_personal_data", "patrol.add_patrolsession", _POPULATION}),
+    Role.OPERATOR: frozenset({_MONITOR, _POPULATION}),
+    Role.SHIFT_LEADER: frozenset({_INDICATORS, _MONITOR, _POPULATION}),
+    Role.DISPATCHER: frozenset({_MONITOR, _POPULATION}),
+    Role.DEPARTMENT_HANDLER: frozenset(),  # a department's work is its cases, not the register
+    Role.LEADER: frozenset({_INDICATORS, _MONITOR, _STATISTICS, _POPULATION}),
+    Role.PLANNER: frozenset({_INDICATORS, _STATISTICS, "geodata.design_grids", _POPULATION}),
     Role.ADMIN: frozenset(
         {
             "geodata.reveal_personal_data",
@@ -27,9 +31,16 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             _INDICATORS,
             _MONITOR,
             _STATISTICS,
+            _POPULATION,
         }
     ),
 }
+
+
+def is_district_leader(user) -> bool:
+    """A leader bound to no street or community leads the whole district. Other staff bound to
+    no place see nothing: events.selectors, events.indicators and maps.access follow this."""
+    return getattr(user, "role", "") == Role.LEADER and user.community_id is None and user.street_id is None
 
 
 class RolePermissionBackend:

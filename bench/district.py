@@ -110,6 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _arguments(sys.argv[1:] if argv is None else argv)
     progress = not args.quiet
     url = database.bench_url(os.environ["DATABASE_URL"], args.db)
+    if args.regenerate:  # before migrating: migrations on the old data can take longer than generating anew
+        print(f"==> dropping database {args.db} (--regenerate)", flush=True)
+        database.drop_database(url)
     database.ensure_database(url)
     database.use_database(url)
     import django

@@ -500,7 +500,9 @@ def indicators_page(request: HttpRequest) -> HttpResponse:
         return render(request, "command/indicators.html", context, status=400)
     level = form.cleaned_data["level"]
     start, end = indicators.period_bounds(first_day=form.cleaned_data["start"], last_day=form.cleaned_data["end"])
-    rows = _INDICATOR_TABLES[level](start=start, end=end)
+    # Only the viewer's street, community or department (events.indicators.IndicatorScope), exports included.
+    scope = indicators.indicator_scope_for(user=request.user)
+    rows = _INDICATOR_TABLES[level](start=start, end=end, scope=scope)
     stem = f"indicators-{level}-{form.cleaned_data['start']:%Y%m%d}-{form.cleaned_data['end']:%Y%m%d}"
     download = request.GET.get("format")
     if download == "csv":

@@ -21,6 +21,14 @@ Definitions (DESIGN.md §3), for a period [start, end) evaluated as of `as_of`:
 Rates are percentages with two decimals (half up), None when the denominator is zero.
 Case-level figures come from the milestone columns of Case, which only the workflow writes
 in the same transaction as the history rows; position figures come from the history.
+
+Every query reads one table through a covering index, without joins (docs/performance.md
+§7): 漏报 reads Case.first_source (written when a duplicate is absorbed), history rows
+carry the case's street, community and grid.
+
+Scope (issue 8, L3): every table takes an `IndicatorScope`; `indicator_scope_for(user=…)`
+gives a viewer's. Screens and exports must pass it; the default, the whole district, is for
+the system's own callers (the daily snapshot, the benchmark).
 """
 
 from __future__ import annotations
@@ -30,16 +38,18 @@ import datetime as dt
 import io
 import zoneinfo
 from collections.abc import Iterable
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 from openpyxl import Workbook
 from openpyxl.styles import Font
 
-from accounts.models import Role
+from accounts.models import Role, User
+from accounts.roles import is_district_leader
 from events import workflow
 from events.models import Case, CaseHistory
 from events.workflow import Action
@@ -124,6 +134,71 @@ TABLE_TITLES = {
     "dispatcher": "派遣员",
     "operator": "受理员、值班长",
 }
+
+
+@dataclass(frozen=True)
+class IndicatorScope:
+    """The part of the figures a viewer may see: a street, a community, a department, or nothing.
+
+    Places and people are scoped through the cases: a street's tables count the street's
+    cases and the history rows of those cases (so a district dispatcher appears on a street's
+    table with the street's dispatches only). A department's viewer gets the department
+    table with its own row only.
+    """
+
+    street_id: int | None = None
+    community_id: int | None = None
+    department_id: int | None = None
+    nothing: bool = False
+
+    @property
+    def shows_places_and_people(self) -> bool:
+        return not self.nothing and self.department_id is None
+
+    def cases(self, cases: QuerySet[Case]) -> QuerySet[Case]:
+        if self.nothing:
+            return cases.none()
+        if self.community_id is not None:
+            return cases.filter(community_id=self.community_id)
+        if self.street_id is not None:
+            return cases.filter(street_id=self.street_id)
+        if self.department_id is not None:
+            return cases.filter(current_department_id=self.department_id)
+        return cases
+
+    def history(self, rows: QuerySet[CaseHistory]) -> QuerySet[CaseHistory]:
+        if self.nothing:
+            return rows.none()
+        if self.community_id is not None:
+            return rows.filter(community_id=self.community_id)
+        if self.street_id is not None:
+            return rows.filter(street_id=self.street_id)
+        if self.department_id is not None:
+            return rows.filter(department_id=self.department_id)
+        return rows
+
+
+DISTRICT = IndicatorScope()
+
+
+def indicator_scope_for(*, user: User) -> IndicatorScope:
+    """The indicators `user` may see: the admin, planners (aggregates are their work) and
+    district leaders (a leader bound to no place) everything; street or community staff
+    their street or community; a department's handlers their department; grid workers, and
+    other staff bound to no place (docs/security.md L6), nothing."""
+    if user.is_superuser or user.role in (Role.ADMIN, Role.PLANNER):
+        return DISTRICT
+    if user.role == Role.DEPARTMENT_HANDLER:
+        if user.department_id is None:
+            return IndicatorScope(nothing=True)
+        return IndicatorScope(department_id=user.department_id)
+    if user.role == Role.GRID_WORKER:
+        return IndicatorScope(nothing=True)
+    if user.community_id is not None:
+        return IndicatorScope(community_id=user.community_id)
+    if user.street_id is not None:
+        return IndicatorScope(street_id=user.street_id)
+    return DISTRICT if is_district_leader(user) else IndicatorScope(nothing=True)
 
 
 def percent(numerator: int, denominator: int) -> Decimal | None:
@@ -212,40 +287,47 @@ def _finish(rows: dict[Any, Row], names: dict[Any, tuple[str, str]], kind: str) 
     )
 
 
+_MISSED_SOURCES = [Case.Source.HOTLINE, Case.Source.PUBLIC]
+# 漏报: the first report came from the hotline or the public (first_source is null while
+# nothing was merged into the case: then the case's own source is the first).
+_MISSED = Q(first_source__in=_MISSED_SOURCES) | Q(first_source__isnull=True, source__in=_MISSED_SOURCES)
+
+
 def region_indicators(
-    *, start: dt.datetime, end: dt.datetime, level: str = "street", as_of: dt.datetime | None = None
+    *,
+    start: dt.datetime,
+    end: dt.datetime,
+    level: str = "street",
+    as_of: dt.datetime | None = None,
+    scope: IndicatorScope = DISTRICT,
 ) -> list[Row]:
     """One row per street, community or grid (the place found when the case was reported)."""
     as_of = as_of or timezone.now()
     field = LEVELS[level]
     group = f"{field}_id"
     rows: dict[Any, Row] = {}
-    _collect(rows, _closing_counts(Case.objects.all(), group, start=start, end=end, as_of=as_of), group)
-    earliest_source = (
-        Case.objects.filter(Q(pk=OuterRef("pk")) | Q(merged_into=OuterRef("pk")))
-        .order_by("reported_at", "id")
-        .values("source")[:1]
-    )
+    if not scope.shows_places_and_people:
+        return []
+    cases = scope.cases(Case.objects.all())
+    _collect(rows, _closing_counts(cases, group, start=start, end=end, as_of=as_of), group)
     filed = (
-        Case.objects.filter(filed_at__gte=start, filed_at__lt=end)
-        .annotate(first_source=Subquery(earliest_source))
+        cases.filter(filed_at__gte=start, filed_at__lt=end)
         .values(group)
-        .annotate(
-            filed=Count("id"),
-            missed=Count("id", filter=Q(first_source__in=[Case.Source.HOTLINE, Case.Source.PUBLIC])),
-        )
+        .annotate(filed=Count("id"), missed=Count("id", filter=_MISSED))
         .order_by()
     )
     _collect(rows, filed, group)
-    history = CaseHistory.objects.filter(created_at__gte=start, created_at__lt=end)
-    _collect(rows, _handling_counts(history, f"case__{group}"), f"case__{group}")
+    history = scope.history(CaseHistory.objects.filter(created_at__gte=start, created_at__lt=end))
+    _collect(rows, _handling_counts(history, group), group)
     model = Case._meta.get_field(field).related_model
     assert model is not None
     names = {obj.pk: (obj.code, obj.name) for obj in model._default_manager.filter(pk__in=list(rows))}  # type: ignore[attr-defined]
     return _finish(rows, names, "region")
 
 
-def department_indicators(*, start: dt.datetime, end: dt.datetime, as_of: dt.datetime | None = None) -> list[Row]:
+def department_indicators(
+    *, start: dt.datetime, end: dt.datetime, as_of: dt.datetime | None = None, scope: IndicatorScope = DISTRICT
+) -> list[Row]:
     """One row per department: closing figures by the responsible department, work figures by its history rows."""
     from geodata.models import Department
 
@@ -253,10 +335,10 @@ def department_indicators(*, start: dt.datetime, end: dt.datetime, as_of: dt.dat
     rows: dict[Any, Row] = {}
     _collect(
         rows,
-        _closing_counts(Case.objects.all(), "current_department_id", start=start, end=end, as_of=as_of),
+        _closing_counts(scope.cases(Case.objects.all()), "current_department_id", start=start, end=end, as_of=as_of),
         "current_department_id",
     )
-    history = CaseHistory.objects.filter(created_at__gte=start, created_at__lt=end)
+    history = scope.history(CaseHistory.objects.filter(created_at__gte=start, created_at__lt=end))
     _collect(rows, _handling_counts(history, "department_id"), "department_id")
     flow = (
         history.filter(action__in=[Action.DISPATCH, Action.RETURN, Action.REQUEST_EXTENSION])
@@ -285,11 +367,17 @@ def _actor_names(rows: dict[Any, Row], none_label: str = "") -> dict[Any, tuple[
     return names
 
 
-def grid_worker_indicators(*, start: dt.datetime, end: dt.datetime, as_of: dt.datetime | None = None) -> list[Row]:
+def grid_worker_indicators(
+    *, start: dt.datetime, end: dt.datetime, as_of: dt.datetime | None = None, scope: IndicatorScope = DISTRICT
+) -> list[Row]:
     """监督员: reports, valid reports, self-handled, 核实 and 核查 on time."""
     as_of = as_of or timezone.now()
-    history = CaseHistory.objects.filter(
-        created_at__gte=start, created_at__lt=end, actor__isnull=False, actor_role=Role.GRID_WORKER
+    if not scope.shows_places_and_people:
+        return []
+    history = scope.history(
+        CaseHistory.objects.filter(
+            created_at__gte=start, created_at__lt=end, actor__isnull=False, actor_role=Role.GRID_WORKER
+        )
     )
     valid = Q(case__filed_at__isnull=False, case__filed_at__lte=as_of)
     checks = [Action.CHECK_PASS, Action.CHECK_FAIL]
@@ -312,12 +400,16 @@ def grid_worker_indicators(*, start: dt.datetime, end: dt.datetime, as_of: dt.da
     return _finish(rows, _actor_names(rows), "grid_worker")
 
 
-def dispatcher_indicators(*, start: dt.datetime, end: dt.datetime, as_of: dt.datetime | None = None) -> list[Row]:
+def dispatcher_indicators(
+    *, start: dt.datetime, end: dt.datetime, as_of: dt.datetime | None = None, scope: IndicatorScope = DISTRICT
+) -> list[Row]:
     """派遣员: dispatches, on time, and accurate (not undone by a 回退 by `as_of`)."""
     as_of = as_of or timezone.now()
+    if not scope.shows_places_and_people:
+        return []
     undone = CaseHistory.objects.filter(reverts=OuterRef("pk"), created_at__lte=as_of)
     counts = (
-        CaseHistory.objects.filter(created_at__gte=start, created_at__lt=end, action=Action.DISPATCH)
+        scope.history(CaseHistory.objects.filter(created_at__gte=start, created_at__lt=end, action=Action.DISPATCH))
         .annotate(undone=Exists(undone))
         .values("actor_id")
         .annotate(
@@ -332,10 +424,14 @@ def dispatcher_indicators(*, start: dt.datetime, end: dt.datetime, as_of: dt.dat
     return _finish(rows, _actor_names(rows, "系统自动派遣"), "dispatcher")
 
 
-def operator_indicators(*, start: dt.datetime, end: dt.datetime, as_of: dt.datetime | None = None) -> list[Row]:
+def operator_indicators(
+    *, start: dt.datetime, end: dt.datetime, as_of: dt.datetime | None = None, scope: IndicatorScope = DISTRICT
+) -> list[Row]:
     """受理员/值班长: 立案 on time."""
+    if not scope.shows_places_and_people:
+        return []
     counts = (
-        CaseHistory.objects.filter(created_at__gte=start, created_at__lt=end, action=Action.FILE)
+        scope.history(CaseHistory.objects.filter(created_at__gte=start, created_at__lt=end, action=Action.FILE))
         .values("actor_id")
         .annotate(filings=Count("id"), filings_on_time=Count("id", filter=_on_time()))
         .order_by()
@@ -345,13 +441,16 @@ def operator_indicators(*, start: dt.datetime, end: dt.datetime, as_of: dt.datet
     return _finish(rows, _actor_names(rows), "operator")
 
 
-def all_tables(*, start: dt.datetime, end: dt.datetime, as_of: dt.datetime | None = None) -> dict[str, list[Row]]:
+def all_tables(
+    *, start: dt.datetime, end: dt.datetime, as_of: dt.datetime | None = None, scope: IndicatorScope = DISTRICT
+) -> dict[str, list[Row]]:
     as_of = as_of or timezone.now()
-    tables = {level: region_indicators(start=start, end=end, level=level, as_of=as_of) for level in LEVELS}
-    tables["department"] = department_indicators(start=start, end=end, as_of=as_of)
-    tables["grid_worker"] = grid_worker_indicators(start=start, end=end, as_of=as_of)
-    tables["dispatcher"] = dispatcher_indicators(start=start, end=end, as_of=as_of)
-    tables["operator"] = operator_indicators(start=start, end=end, as_of=as_of)
+    period: dict[str, Any] = {"start": start, "end": end, "as_of": as_of, "scope": scope}
+    tables = {level: region_indicators(level=level, **period) for level in LEVELS}
+    tables["department"] = department_indicators(**period)
+    tables["grid_worker"] = grid_worker_indicators(**period)
+    tables["dispatcher"] = dispatcher_indicators(**period)
+    tables["operator"] = operator_indicators(**period)
     return tables
 
 

@@ -259,6 +259,10 @@ class Case(models.Model):
     number = models.CharField("案件编号", max_length=32, unique=True)
     category = models.ForeignKey(Category, verbose_name="类别", on_delete=models.PROTECT, related_name="cases")
     source = models.CharField("来源", max_length=16, choices=Source.choices)
+    # 漏报: the source of the earliest report among this case and the cases merged into it,
+    # written when a duplicate is absorbed; null while nothing was merged into the case
+    # (then its own source is the first).
+    first_source = models.CharField("首报来源", max_length=16, choices=Source.choices, null=True, blank=True)
     reporter = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name="上报人",
@@ -342,9 +346,28 @@ class Case(models.Model):
                 fields=["state", "deadline"], name="case_open_deadline_idx", condition=Q(state__in=sorted(TIMED_STATES))
             ),
             models.Index(fields=["warn_at"], name="case_open_warn_idx", condition=Q(state__in=sorted(TIMED_STATES))),
-            models.Index(fields=["due_at"], name="case_due_idx"),
+            # 综合评价 (events.indicators) reads cases by due date and by filing date from these
+            # covering indexes alone (index-only scans).
+            models.Index(
+                fields=["due_at"],
+                name="case_due_cover_idx",
+                include=[
+                    "id",
+                    "state",
+                    "street",
+                    "community",
+                    "grid",
+                    "current_department",
+                    "closed_at",
+                    "handled_at",
+                ],
+            ),
             models.Index(fields=["category", "reported_at"], name="case_category_reported_idx"),
-            models.Index(fields=["filed_at"], name="case_filed_idx"),
+            models.Index(
+                fields=["filed_at"],
+                name="case_filed_cover_idx",
+                include=["id", "street", "community", "grid", "source", "first_source"],
+            ),
             # The dashboard's open-cases layer and markers, and period layers per grid.
             models.Index(fields=["grid"], name="case_open_grid_idx", condition=Q(state__in=sorted(OPEN_STATES))),
             models.Index(fields=["reported_at", "grid"], name="case_reported_grid_idx"),
@@ -446,6 +469,15 @@ class CaseHistory(models.Model):
     reverts = models.ForeignKey(
         "self", verbose_name="撤销的操作", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # The case's place when the row was written, copied so that 综合评价 counts history rows
+    # per street, community and grid without joining cases (docs/performance.md §7). Cases
+    # keep the place they were reported in, so these equal the case's; were a case ever
+    # re-attributed, its rows would keep the place of the time of the step.
+    street = models.ForeignKey(Street, verbose_name="街道", on_delete=models.PROTECT, related_name="+", db_index=False)
+    community = models.ForeignKey(
+        Community, verbose_name="社区", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    grid = models.ForeignKey(Grid, verbose_name="网格", on_delete=models.PROTECT, related_name="+", db_index=False)
     created_at = models.DateTimeField("时间", default=timezone.now)
 
     class Meta:
@@ -453,7 +485,12 @@ class CaseHistory(models.Model):
         verbose_name_plural = "案件流转记录"
         ordering = ["id"]
         indexes = [
-            models.Index(fields=["action", "created_at"], name="history_action_time_idx"),
+            # Covering for 综合评价: its counts per place, department and person are index-only.
+            models.Index(
+                fields=["action", "created_at"],
+                name="history_action_time_cover_idx",
+                include=["id", "street", "community", "grid", "department", "actor", "step_deadline"],
+            ),
             models.Index(fields=["created_at"], name="history_time_idx"),  # the dashboard's live poll
             models.Index(fields=["actor", "created_at"], name="history_actor_time_idx"),
         ]
@@ -507,3 +544,7 @@ class IndicatorSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.kind}"
+
+
+# The incident rollups live in their own module; importing them here registers the models.
+from events.rollups import IncidentDay, IncidentMonth, IncidentYear  # noqa: E402, F401

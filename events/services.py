@@ -26,7 +26,7 @@ from django.contrib.gis.geos import Point
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from accounts.models import Role, User
@@ -44,7 +44,7 @@ from events.models import (
     UrgeLevel,
     Urgency,
 )
-from events.photos import InspectedPhoto, photo_inspect
+from events.photos import InspectedPhoto, photo_file_written, photo_files_guarded, photo_inspect
 from events.workflow import Action, State, Step, Timer
 from geodata import pii
 from geodata.models import Department, Facility, FacilityType
@@ -110,6 +110,7 @@ def _store_photo(*, case: Case, history: CaseHistory, stage: str, photo: Inspect
         uploaded_at=history.created_at,
     )
     record.image.save("photo", ContentFile(photo.data), save=False)
+    photo_file_written(record.image.name)  # deleted again if the transaction does not commit
     record.save()
 
 
@@ -191,6 +192,9 @@ def _apply(
         actor=actor,
         actor_role=role,
         department_id=case.current_department_id or before.get("current_department_id"),
+        street_id=case.street_id,
+        community_id=case.community_id,
+        grid_id=case.grid_id,
         comment=comment,
         payload=payload or {},
         step_deadline=running_deadline,
@@ -219,7 +223,7 @@ def _transition(
     """Lock the case, apply one transition, return the updated case."""
     inspected = [(stage, photo_inspect(file)) for stage, file in photos]  # decode before taking the lock
     case_id = case if isinstance(case, int) else case.pk
-    with transaction.atomic():
+    with photo_files_guarded(), transaction.atomic():
         locked = _locked(case_id)
         _apply(case=locked, action=action, actor=actor, at=at or timezone.now(), photos=inspected, **options)
     return locked
@@ -254,8 +258,9 @@ def _create_case(
     external_id: str,
     client_key: str | None,
     at: dt.datetime | None,
+    replay: bool,
 ) -> Case:
-    if client_key:
+    if client_key and replay:
         existing = Case.objects.filter(client_key=client_key).first()
         if existing is not None:
             return existing  # a retried upload: no second case
@@ -300,18 +305,26 @@ def _create_case(
     if action == Action.REGISTER:
         case.current_assignee = selectors.grid_worker_of(grid_id=grid.pk)
 
+    def insert() -> None:
+        case.number = _next_case_number(category=category, day=timezone.localdate(at))
+        _apply(
+            case=case,
+            action=action,
+            actor=actor,
+            at=at,
+            photos=inspected,
+            anonymous_role=workflow.PUBLIC,
+            payload={"source": source},
+        )
+
+    if not replay:
+        # The caller owns the transaction and answers a seen key itself: the unique
+        # constraint on client_key raises, no look-up and no savepoint on the way.
+        insert()
+        return case
     try:
-        with transaction.atomic():
-            case.number = _next_case_number(category=category, day=timezone.localdate(at))
-            _apply(
-                case=case,
-                action=action,
-                actor=actor,
-                at=at,
-                photos=inspected,
-                anonymous_role=workflow.PUBLIC,
-                payload={"source": source},
-            )
+        with photo_files_guarded(), transaction.atomic():
+            insert()
     except IntegrityError:
         if client_key:
             existing = Case.objects.filter(client_key=client_key).first()
@@ -337,10 +350,12 @@ def case_report(
     external_id: str = "",
     client_key: str | None = None,
     at: dt.datetime | None = None,
+    replay: bool = True,
 ) -> Case:
     """上报 / 登记. Grid-worker and video reports wait for 立案; hotline and public reports go
     to the grid's worker for 核实 first. `actor` is None for the public channel (Open311).
-    The same `client_key` never creates a second case."""
+    The same `client_key` never creates a second case: it returns the stored case, or, with
+    `replay=False` (the caller's transaction, the caller answers), raises IntegrityError."""
     try:
         action = _FIRST_ACTION[Case.Source(source)]
     except ValueError:
@@ -361,6 +376,7 @@ def case_report(
         external_id=external_id,
         client_key=client_key,
         at=at,
+        replay=replay,
     )
 
 
@@ -376,8 +392,10 @@ def case_self_handle(
     facility: Facility | None = None,
     client_key: str | None = None,
     at: dt.datetime | None = None,
+    replay: bool = True,
 ) -> Case:
-    """自处理: the grid worker fixed the problem on the spot; the case is recorded already finished."""
+    """自处理: the grid worker fixed the problem on the spot; the case is recorded already finished.
+    `client_key` and `replay` as for case_report."""
     if not before_photos:
         raise ValidationError("自处理须上传处置前照片", code="photo_required")
     return _create_case(
@@ -397,6 +415,7 @@ def case_self_handle(
         external_id="",
         client_key=client_key,
         at=at,
+        replay=replay,
     )
 
 
@@ -510,7 +529,26 @@ def case_merge(
             payload={"into": main.number},
             change=change,
         )
-        _apply(case=main, action=Action.ABSORB, actor=actor, at=at, comment=comment, payload={"merged": dup.number})
+
+        def absorb(c: Case, _: WorkingCalendar) -> None:
+            # 漏报 asks where the problem was first reported: the earliest of this case and
+            # of the cases merged into it (dup is saved as merged already).
+            c.first_source = (
+                Case.objects.filter(Q(pk=c.pk) | Q(merged_into=c.pk))
+                .order_by("reported_at", "id")
+                .values_list("source", flat=True)
+                .first()
+            )
+
+        _apply(
+            case=main,
+            action=Action.ABSORB,
+            actor=actor,
+            at=at,
+            comment=comment,
+            payload={"merged": dup.number},
+            change=absorb,
+        )
     return main
 
 

@@ -21,6 +21,12 @@ class GeographyArea(models.Func):
     output_field = models.FloatField()
 
 
+class WebMercator(models.Func):
+    """The geometry in EPSG:3857 (web mercator), for vector tiles; immutable, so usable in a generated column."""
+
+    template = "ST_Transform(%(expressions)s, 3857)"
+
+
 def _valid(field: str, name: str) -> models.CheckConstraint:
     return models.CheckConstraint(name=name, condition=Q(**{f"{field}__isvalid": True}))
 
@@ -118,6 +124,15 @@ class Grid(models.Model):
     area_m2 = models.GeneratedField(
         expression=GeographyArea("geom"), output_field=models.FloatField(), db_persist=True, verbose_name="面积(m²)"
     )
+    # Vector tiles are cut in web mercator; storing the transformed polygon saves the
+    # per-request ST_Transform of every grid in the tile (docs/performance.md §5). Tiles
+    # still choose their grids with grid_geom_gist, so this column needs no index of its own.
+    geom_3857 = models.GeneratedField(
+        expression=WebMercator("geom"),
+        output_field=models.PolygonField(srid=3857, spatial_index=False),
+        db_persist=True,
+        verbose_name="边界(Web墨卡托)",
+    )
     valid_from = models.DateField("启用日期", default=timezone.localdate)
     valid_to = models.DateField("停用日期", null=True, blank=True)
     workers = models.ManyToManyField(
@@ -141,6 +156,40 @@ class Grid(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}（{self.code}）"
+
+
+class GridCell(models.Model):
+    """A cell of 1/8000° (≈ 12 × 14 m) lying strictly inside one grid, for the grid's validity period.
+
+    Kept by triggers on geodata_grid (migration 0007_grid_cells), whatever writes the grids.
+    A row exists only where no other grid with an overlapping validity period touches the
+    cell, so the point → grid look-up (geodata.services) can take the cell's grid without
+    a spatial test; points in cells without a row (near an edge) get the exact test.
+    """
+
+    CELLS_PER_DEGREE = 8000
+    # Derived rows, kept by database triggers: whoever deletes or replaces grids need not
+    # carry them over (geodata.demo.store.outside_references skips such models).
+    DERIVED_BY_TRIGGERS = True
+
+    cell_y = models.IntegerField("行")
+    cell_x = models.IntegerField("列")
+    grid = models.ForeignKey(Grid, verbose_name="网格", on_delete=models.CASCADE, related_name="+", db_index=False)
+    valid_from = models.DateField("启用日期")
+    valid_to = models.DateField("停用日期", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "网格内部格元"
+        verbose_name_plural = "网格内部格元"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cell_y", "cell_x", "grid"], name="grid_cell_key", include=["valid_from", "valid_to"]
+            ),
+        ]
+        indexes = [models.Index(fields=["grid"], name="grid_cell_grid_idx")]
+
+    def __str__(self) -> str:
+        return f"({self.cell_y}, {self.cell_x}) 网格{self.grid_id}"
 
 
 class GridAssignment(models.Model):
@@ -270,6 +319,7 @@ class Person(models.Model):
         permissions = [
             ("reveal_personal_data", "可查看本人负责范围内的身份证号和电话明文（留痕）"),
             ("reveal_personal_data_anywhere", "可查看全辖区的身份证号和电话明文（留痕）"),
+            ("view_population", "可查看人口统计数（实有人口、户数、年龄结构、重点关注人数）"),
         ]
         indexes = [GinIndex(fields=["tags"], name="person_tags_gin")]
 

@@ -47,8 +47,9 @@ def point_in_jurisdiction(*, point: Point) -> bool:
 def within_metres(queryset: QuerySet, *, field: str, geometry: GEOSGeometry, metres: float) -> QuerySet:
     """Objects of `queryset` whose `field` lies within `metres` of `geometry`, nearest first.
 
-    Distances are measured on the spheroid (geography); a degree-based ST_DWithin that is
-    always at least as wide comes first so that the GiST index on `field` is used.
+    Distances are measured on the sphere (Django's Distance on a geographic field:
+    ST_DistanceSphere); a degree-based ST_DWithin that is always at least as wide comes
+    first so that the GiST index on `field` is used.
     """
     centre_lat = geometry.centroid.y
     degrees = metres / (_METRES_PER_DEGREE * max(math.cos(math.radians(abs(centre_lat) + 1.0)), 0.01))

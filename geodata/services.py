@@ -8,14 +8,23 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from geodata import pii
-from geodata.models import Household, Person, PersonalDataReveal
+from geodata.models import Person, PersonalDataReveal
 from geodata.selectors import persons_visible_to
 
+# The grid of a point on a day: taken from the point's cell (geodata_gridcell, migration
+# 0007_grid_cells: a B-tree look-up) when the cell lies strictly inside one grid valid that
+# day; else by the exact test, where a point on an edge shared by two grids belongs to the
+# one with the smallest code. The LIMIT stops before the exact test when the cell answered.
 _GRID_OF_POINT = """
-    SELECT g.id FROM geodata_grid g
-    WHERE ST_Covers(g.geom, {point})
-      AND g.valid_from <= %(day)s AND (g.valid_to IS NULL OR g.valid_to > %(day)s)
-    ORDER BY g.code LIMIT 1
+    (SELECT c.grid_id AS id FROM geodata_gridcell c
+     WHERE c.cell_y = floor(ST_Y({point}) * 8000)::int AND c.cell_x = floor(ST_X({point}) * 8000)::int
+       AND c.valid_from <= %(day)s AND (c.valid_to IS NULL OR c.valid_to > %(day)s))
+    UNION ALL
+    (SELECT g.id FROM geodata_grid g
+     WHERE ST_Covers(g.geom, {point})
+       AND g.valid_from <= %(day)s AND (g.valid_to IS NULL OR g.valid_to > %(day)s)
+     ORDER BY g.code LIMIT 1)
+    LIMIT 1
 """
 
 _ASSIGN_POINTS = """
@@ -63,20 +72,25 @@ def register_assign_grids(*, area: GEOSGeometry | None = None, day: dt.date | No
 def pii_rotate_keys(*, batch_size: int = 5000) -> dict[str, int]:
     """Re-encrypt every stored ID number and phone with the newest key in settings.PII_KEYS.
 
-    Run after putting a new key first in GRIDMGMT_PII_KEYS; afterwards the old key can be
-    dropped. Batched by primary key, one transaction per batch, so it can be re-run safely.
+    Walks every encrypted column of every app (`pii.encrypted_fields`: residents, households,
+    callers' phones on cases, ...), so nothing still needs the old key afterwards. Run after
+    putting a new key first in GRIDMGMT_PII_KEYS; then the old key can be dropped. Batched by
+    primary key, one transaction per batch, so it can be re-run safely. Returns the rows
+    re-encrypted per model ("geodata.person": 120, ...).
     """
     return {
-        "persons": _rotate_encrypted_fields(Person, ("id_number_encrypted", "phone_encrypted"), batch_size),
-        "households": _rotate_encrypted_fields(Household, ("phone_encrypted",), batch_size),
+        model._meta.label_lower: _rotate_encrypted_fields(model, fields, batch_size)
+        for model, fields in pii.encrypted_fields().items()
     }
 
 
 def _rotate_encrypted_fields(model: type[Any], fields: tuple[str, ...], batch_size: int) -> int:
     done, last_pk = 0, 0
+    # Rows with no token at all (most cases have no caller's phone) have nothing to rotate.
+    with_tokens = model.objects.exclude(**{field: "" for field in fields})
     while True:
         with transaction.atomic():
-            rows = list(model.objects.filter(pk__gt=last_pk).order_by("pk").only("pk", *fields)[:batch_size])
+            rows = list(with_tokens.filter(pk__gt=last_pk).order_by("pk").only("pk", *fields)[:batch_size])
             if not rows:
                 return done
             for row in rows:

@@ -25,6 +25,8 @@ from django.core.signals import got_request_exception
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from events.photos import photo_files_discard_uncommitted
+
 logger = logging.getLogger(__name__)
 
 MESSAGE = "服务暂时不可用，请稍后重试"
@@ -91,3 +93,22 @@ class DatabaseUnavailableMiddleware:
     def _unavailable(self, request: HttpRequest, exception: BaseException | None = None) -> HttpResponse:
         logger.warning("database unavailable during %s %s: %s", request.method, request.path, exception or "(marked)")
         return unavailable_response(request)
+
+
+class UncommittedPhotoFilesMiddleware:
+    """After every request, delete the photo files its failed transactions wrote.
+
+    A view's transaction may be the caller's own (the API's report, with its receipt)
+    and may fail at COMMIT, after every service call has returned: only here is it certainly
+    over. `events.photos.photo_files_discard_uncommitted` deletes a file only when no row names
+    it (docs/security.md, "Photos and uploads").
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        try:
+            return self.get_response(request)
+        finally:
+            photo_files_discard_uncommitted()

@@ -40,7 +40,8 @@ python manage.py load_demo
 python -m loadtest.prepare
 
 step "Serving on 127.0.0.1:$PORT (gunicorn, $WEB_WORKERS workers x 4 threads; log: $LOADTEST_STATE/gunicorn.log)"
-gunicorn gridmgmt.wsgi:application --bind "127.0.0.1:$PORT" --workers "$WEB_WORKERS" --threads 4 \
+gunicorn gridmgmt.wsgi:application -c gridmgmt/gunicorn_conf.py --bind "127.0.0.1:$PORT" \
+  --workers "$WEB_WORKERS" --threads 4 \
   --worker-class gthread --timeout 60 --access-logfile /dev/null --error-logfile "$LOADTEST_STATE/gunicorn.log" &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true' EXIT INT TERM

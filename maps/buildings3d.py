@@ -12,7 +12,9 @@ each one's nearest building.
 
 Buildings in the user's scope (maps.access.user_scope: their grid is in scope) carry their
 id and counts; the others are drawn as grey massing with height and floors only. Cases are
-counted only when the user may see them (events.selectors.cases_visible_to). No person is
+counted only when the user may see them (events.selectors.cases_visible_to). Counts of
+residents and households go only to users with geodata.view_population, and those under
+five only to users who may see the residents (maps.access: the one suppression rule). No person is
 ever named, except in a building's household list for roles with the right to see
 personal data (geodata.reveal_personal_data), within the persons they may open.
 """
@@ -36,7 +38,16 @@ from events.models import Case
 from events.workflow import State
 from geodata.models import Building, Grid, GridAssignment, Household, Person, PersonTag
 from geodata.selectors import persons_visible_to
-from maps.access import Scope, user_scope
+from maps.access import (
+    PopulationHidden,
+    Scope,
+    can_view_population,
+    population_structure_for,
+    sees_small_counts,
+    suppress,
+    suppressed_sql,
+    user_scope,
+)
 from maps.selectors import AGE_BANDS, MVT_BUFFER, MVT_EXTENT, classify
 
 Row = dict[str, Any]
@@ -65,6 +76,15 @@ COLOUR_BY: dict[str, dict[str, str]] = {
     "followed": {"label": "重点关注人群", "unit": "人"},
     "open_cases": {"label": "未结案件", "unit": "件"},
 }
+# Colours drawn from the register's population: only with geodata.view_population, and with
+# counts under five suppressed for users who may not see the residents (maps.access).
+POPULATION_COLOURS = frozenset({"households", "residents", "followed"})
+
+
+def colours_for(user: User) -> dict[str, dict[str, str]]:
+    """The colourings offered to `user`: without the right to population figures, cases only."""
+    return {key: item for key, item in COLOUR_BY.items() if key not in POPULATION_COLOURS or can_view_population(user)}
+
 
 _SRID = settings.STORAGE_SRID
 _METRIC_SRID = settings.METRIC_SRID
@@ -252,6 +272,9 @@ def building_tile(
 def _building_tile_sql(
     *, user: User, z: int, x: int, y: int, view: BuildingView, now: dt.datetime
 ) -> tuple[str, list[Any]]:
+    # Population counts: not computed at all without the right (NULL attributes are left out of
+    # the tile), under five suppressed for users who may not see the residents.
+    values = frozenset(colours_for(user))
     values_sql, params = _building_values_sql(
         area_sql="ST_Transform(ST_TileEnvelope(%s, %s, %s), 4326)",
         area_params=[z, x, y],
@@ -259,15 +282,21 @@ def _building_tile_sql(
         scope=user_scope(user),
         view=view,
         now=now,
+        values=values,
     )
+    exact = sees_small_counts(user)
+    counts = {
+        name: (f"v.{name}" if exact else suppressed_sql(f"v.{name}")) if name in values else "NULL::bigint"
+        for name in POPULATION_COLOURS
+    }
     sql = f"""
         SELECT ST_AsMVT(t, 'buildings', {MVT_EXTENT}, 'geom') FROM (
             SELECT CASE WHEN v.detail THEN v.id END AS id,
                    round((v.floors * %s)::numeric, 1)::float8 AS height_m,
                    v.floors,
-                   CASE WHEN v.detail THEN v.households END AS households,
-                   CASE WHEN v.detail THEN v.residents END AS residents,
-                   CASE WHEN v.detail THEN v.followed END AS followed,
+                   CASE WHEN v.detail THEN {counts["households"]} END AS households,
+                   CASE WHEN v.detail THEN {counts["residents"]} END AS residents,
+                   CASE WHEN v.detail THEN {counts["followed"]} END AS followed,
                    CASE WHEN v.detail THEN v.open_cases END AS open_cases,
                    ST_AsMVTGeom(ST_Transform(v.shape, 3857), ST_TileEnvelope(%s, %s, %s),
                                 {MVT_EXTENT}, {MVT_BUFFER}, true) AS geom
@@ -308,11 +337,14 @@ def building_values(
     colour_by: str,
     view: BuildingView | None = None,
     now: dt.datetime | None = None,
-) -> dict[int, float]:
+) -> dict[int, float | None]:
     """building id → value of `colour_by`, for the buildings in the user's scope that touch
-    `bbox` (west, south, east, north in EPSG:4326): the same numbers as the tiles."""
+    `bbox` (west, south, east, north in EPSG:4326): the same numbers as the tiles (population
+    counts under five None for users who may not see the residents)."""
     if colour_by not in COLOUR_BY:
         raise ValueError(f"unknown colour {colour_by!r}")
+    if colour_by in POPULATION_COLOURS and not can_view_population(user):
+        raise PopulationHidden
     view = view or BuildingView()
     now = now or timezone.now()
     values_sql, params = _building_values_sql(
@@ -327,7 +359,11 @@ def building_values(
     sql = f"SELECT v.id, v.{colour_by} FROM ({values_sql}) v WHERE v.detail"  # noqa: S608 (colour_by is checked above)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return {building_id: float(value) for building_id, value in cursor.fetchall()}
+        values: dict[int, float | None] = {building_id: float(value) for building_id, value in cursor.fetchall()}
+    if colour_by in POPULATION_COLOURS and not sees_small_counts(user):
+        rows = suppress([{"id": key, "n": value} for key, value in values.items()], fields={"n": []})
+        values = {row["id"]: row["n"] for row in rows}
+    return values
 
 
 def building_classes(
@@ -470,7 +506,8 @@ def building_panel(
 ) -> dict[str, Any] | None:
     """What a click on a building shows; None when the building is outside the user's scope.
 
-    Counts and age structure of its residents, its open cases (reported in the last `days`
+    Counts and age structure of its residents (left out without geodata.view_population, under
+    five suppressed for users who may not see the residents), its open cases (reported in the last `days`
     days: the number its colour shows) and its other cases of that period, its grid and
     grid workers. Households are listed by name only for roles allowed to see personal data.
     """
@@ -498,6 +535,17 @@ def building_panel(
         else []
     )
     households = building_household_list(user=user, building=building) if can_see_households(user=user) else None
+    structure = (
+        population_structure_for(
+            user=user,
+            structure={
+                **building_population_structure(building_id=building.pk, day=day),
+                "households": Household.objects.filter(building=building).count(),
+            },
+        )
+        if can_view_population(user)
+        else None
+    )
     return {
         "id": building.pk,
         "code": building.code,
@@ -519,8 +567,8 @@ def building_panel(
             else None
         ),
         "workers": workers,
-        "households": Household.objects.filter(building=building).count(),
-        "structure": building_population_structure(building_id=building.pk, day=day),
+        # population figures: with the right only (maps.access.population_structure_for)
+        **({"households": structure.pop("households"), "structure": structure} if structure is not None else {}),
         "days": view.days,
         "open_cases_count": len(open_cases),
         "open_cases": open_cases[:MAX_PANEL_CASES],

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET
 
 from geodata.models import Facility
 from maps import buildings3d
+from maps.access import SUPPRESS_BELOW, PopulationHidden, sees_small_counts
 from maps.forms import form_errors
 from maps.selectors import SCHEMES
 
@@ -96,6 +97,7 @@ def page(request: HttpRequest) -> HttpResponse:
     view = buildings3d.BuildingView(
         storey_m=data.get("storey") or buildings3d.STOREY_HEIGHT_M, days=data.get("days") or buildings3d.RECENT_DAYS
     )
+    colours = buildings3d.colours_for(request.user)  # colours by residents: with the right only
     start = None
     if {"lon", "lat", "zoom"} <= data.keys():
         start = {
@@ -114,7 +116,8 @@ def page(request: HttpRequest) -> HttpResponse:
             "building": reverse("maps:building_panel", args=[0]).replace("/0/", "/{id}/"),
             "extent": reverse("maps:extent"),
         },
-        "colour_by": buildings3d.COLOUR_BY,
+        "colour_by": colours,
+        "suppressed_below": None if sees_small_counts(request.user) else SUPPRESS_BELOW,
         "storey_m": view.storey_m,
         "days": view.days,
         "min_building_zoom": buildings3d.MIN_BUILDING_ZOOM,
@@ -127,7 +130,7 @@ def page(request: HttpRequest) -> HttpResponse:
     }
     context = {
         "config": config,
-        "colour_by": buildings3d.COLOUR_BY,
+        "colour_by": colours,
         "schemes": SCHEMES,
         "day_choices": sorted({*DAY_CHOICES, view.days}),
         "days": view.days,
@@ -158,13 +161,16 @@ def building_classes(request: HttpRequest) -> JsonResponse:
     form = ClassesForm(request.GET)
     if not form.is_valid():
         return _json({"error": form_errors(form)}, status=400)
-    data = buildings3d.building_classes(
-        user=request.user,
-        bbox=form.cleaned_data["bbox"],
-        colour_by=form.cleaned_data["colour_by"],
-        scheme=form.cleaned_data.get("scheme") or "quantiles",
-        view=form.view(),
-    )
+    try:
+        data = buildings3d.building_classes(
+            user=request.user,
+            bbox=form.cleaned_data["bbox"],
+            colour_by=form.cleaned_data["colour_by"],
+            scheme=form.cleaned_data.get("scheme") or "quantiles",
+            view=form.view(),
+        )
+    except PopulationHidden as refused:
+        return _json({"error": str(refused)}, status=403)
     return _json(data)
 
 

@@ -13,9 +13,8 @@ from __future__ import annotations
 import datetime as dt
 import html
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import folium
 from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.db import connection
@@ -26,6 +25,9 @@ from geodata.models import Street
 from maps.access import Scope
 from maps.selectors import classify
 from maps.statistics import HOT_SPOT_LABELS, hot_spots
+
+if TYPE_CHECKING:
+    import folium
 
 CHROMIUM = "/usr/bin/chromium"
 # ColorBrewer YlOrRd, 5 classes: the same ramp as the dashboard.
@@ -80,6 +82,8 @@ def _colour(value: float | None, bins: list[float]) -> str:
 
 
 def _base_tiles(m: folium.Map) -> None:
+    import folium
+
     if settings.BASE_MAP == "osm":
         folium.TileLayer("https://tile.openstreetmap.org/{z}/{x}/{y}.png", attr="© OpenStreetMap").add_to(m)
     elif settings.BASE_MAP == "tianditu" and settings.TIANDITU_KEY:
@@ -108,6 +112,8 @@ def map_report_html(
     *, user: User, street: Street, first_day: dt.date, last_day: dt.date, normalise: str = "area"
 ) -> str:
     """The report of `street` over [first_day, last_day] as one self-contained HTML page."""
+    import folium  # imported here, not by every web worker that loads the URLconf (docs/performance.md §8)
+
     scope = Scope(street_id=street.pk)
     spots = hot_spots(user=user, scope=scope, first_day=first_day, last_day=last_day, normalise=normalise)
     values = {spot.grid_id: spot.value for spot in spots}
@@ -166,11 +172,17 @@ def map_report_html(
     legend_rows.append("<div><i style='border:3px solid #08519c;background:none'></i>冷点（显著）</div>")
     title = f"{street.name} 案件分布与热点分析（{first_day:%Y-%m-%d} 至 {last_day:%Y-%m-%d}）"
     start, end = indicators.period_bounds(first_day=first_day, last_day=last_day)
+    # The viewer's indicators only (L3); for a district-wide viewer those of this street,
+    # which are the same rows as the district's, counted alone.
+    evaluated = indicators.indicator_scope_for(user=user)
+    if evaluated == indicators.DISTRICT:
+        evaluated = indicators.IndicatorScope(street_id=street.pk)
+    period: dict[str, Any] = {"start": start, "end": end, "scope": evaluated}
     # Every community of the street has a row, with blanks where the period recorded nothing.
-    street_row = {r["key"]: r for r in indicators.region_indicators(start=start, end=end, level="street")}.get(
+    street_row = {r["key"]: r for r in indicators.region_indicators(level="street", **period)}.get(
         street.pk, {"name": street.name}
     )
-    by_community = {r["key"]: r for r in indicators.region_indicators(start=start, end=end, level="community")}
+    by_community = {r["key"]: r for r in indicators.region_indicators(level="community", **period)}
     community_rows = [by_community.get(c.pk, {"name": c.name}) for c in street.communities.order_by("code")]
     street_rows = [street_row]
     counted = sum(spot.incidents for spot in spots)

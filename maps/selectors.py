@@ -14,24 +14,31 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import time
-import warnings
 from typing import Any
 
-import mapclassify
 import numpy as np
 from django.db import connection
 from django.db.models import Count, F, FloatField, Func, QuerySet
 from django.utils import timezone
 
 from accounts.models import User
+from events import rollups, workflow
 from events import selectors as case_selectors
-from events import workflow
 from events.indicators import period_bounds
 from events.models import Case, CasePhoto
 from events.workflow import State
 from geodata.models import Facility, Grid, GridAssignment, Household, Person, PersonTag
 from geodata.selectors import grids_valid_on
-from maps.access import Scope, user_scope
+from maps import classbreaks
+from maps.access import (
+    PopulationHidden,
+    Scope,
+    can_view_population,
+    population_structure_for,
+    sees_small_counts,
+    suppress,
+    user_scope,
+)
 from patrol import selectors as patrol_selectors
 
 Row = dict[str, Any]
@@ -55,6 +62,9 @@ LAYERS: dict[str, dict[str, str]] = {
     "incident_density": {"label": "案件密度（按面积）", "unit": "件/km²"},
     "incident_rate": {"label": "案件密度（按人口）", "unit": "件/千人"},
 }
+# Layers drawn from the register's population: only with geodata.view_population, and with
+# figures under five suppressed for users who may not see the residents (maps.access).
+POPULATION_LAYERS = frozenset({"population", "population_density", "households", "incident_rate"})
 SCHEMES = {"quantiles": "分位数", "natural_breaks": "自然断点"}
 STATE_FILTERS = {"open": "未结案件（不限时段）", "all": "全部案件"}
 
@@ -117,20 +127,63 @@ def filter_scope(*, user: User, case_filter: CaseFilter) -> Scope:
     return user_scope(user).narrowed(street_id=case_filter.street_id, community_id=case_filter.community_id)
 
 
+def incident_counts(
+    *, user: User, scope: Scope, first_day: dt.date, last_day: dt.date, category_id: int | None = None
+) -> dict[int, int]:
+    """{grid id: incidents} reported on the local days first_day..last_day (grids with none left
+    out), among the cases `user` may count whose stored place lies in `scope`.
+
+    Read from the incident rollups (events.rollups: grid × day / month / year, kept by
+    triggers) when the question is theirs: no category, and cases countable by place alone.
+    Otherwise — a category, a department's or a grid worker's cases — counted from events_case.
+    """
+    place = case_selectors.cases_countable_place(user=user)
+    if category_id is None and place is not None:
+        street_ids = {value for value in (scope.street_id, place.get("street_id")) if value is not None}
+        community_ids = {value for value in (scope.community_id, place.get("community_id")) if value is not None}
+        if len(street_ids) > 1 or len(community_ids) > 1:
+            return {}  # the user's place and the scope do not meet
+        return rollups.incident_counts_by_grid(
+            first_day=first_day,
+            last_day=last_day,
+            street_id=min(street_ids, default=None),
+            community_id=min(community_ids, default=None),
+            grid_ids=scope.grid_ids,
+        )
+    return incident_counts_direct(
+        user=user, scope=scope, first_day=first_day, last_day=last_day, category_id=category_id
+    )
+
+
+def incident_counts_direct(
+    *, user: User, scope: Scope, first_day: dt.date, last_day: dt.date, category_id: int | None = None
+) -> dict[int, int]:
+    """incident_counts read from events_case (index case_reported_grid_idx): every filter, any period."""
+    cases = cases_in_scope(case_selectors.cases_countable_by(user=user), scope=scope)
+    if category_id is not None:
+        cases = cases.filter(category_id=category_id)
+    start, end = period_bounds(first_day=first_day, last_day=last_day)
+    cases = cases.filter(reported_at__gte=start, reported_at__lt=end).exclude(state__in=NOT_INCIDENTS)
+    return dict(cases.values("grid_id").annotate(n=Count("id")).order_by().values_list("grid_id", "n"))
+
+
 # --- grid polygons as vector tiles ------------------------------------------------------------
 
 
 def grid_tile(*, scope: Scope, z: int, x: int, y: int, day: dt.date) -> bytes:
     """A Mapbox vector tile (layer "grids", properties id and code) of the grids valid on `day` in `scope`.
 
-    The bounding-box test on the stored geometry uses the GiST index grid_geom_gist.
+    The polygons are read from the stored web-mercator copy geom_3857 (no per-request
+    ST_Transform of each grid). The grids are still chosen by the bounding-box test on the
+    stored geometry (GiST index grid_geom_gist): a test in web mercator would pick a slightly
+    different set at the tile's edges (single-precision boxes), changing the tiles' content.
     """
     condition, params = scope.sql("g")
     sql = f"""
         WITH bounds AS (SELECT ST_TileEnvelope(%s, %s, %s) AS geom)
         SELECT ST_AsMVT(t, 'grids', {MVT_EXTENT}, 'geom') FROM (
             SELECT g.id, g.code,
-                   ST_AsMVTGeom(ST_Transform(g.geom, 3857), b.geom, {MVT_EXTENT}, {MVT_BUFFER}, true) AS geom
+                   ST_AsMVTGeom(g.geom_3857, b.geom, {MVT_EXTENT}, {MVT_BUFFER}, true) AS geom
             FROM geodata_grid g, bounds b
             WHERE g.geom && ST_Transform(b.geom, 4326)
               AND g.valid_from <= %s AND (g.valid_to IS NULL OR g.valid_to > %s)
@@ -162,7 +215,9 @@ def scope_extent(*, scope: Scope, day: dt.date) -> list[float] | None:
 
 
 def classify(values: dict[int, float | None], *, scheme: str = "quantiles", k: int = 5) -> dict[str, Any]:
-    """Class upper bounds for a legend (mapclassify), from the values that are not None.
+    """Class upper bounds for a legend, from the values that are not None.
+
+    maps.classbreaks computes mapclassify's breaks in numpy (mapclassify is not imported).
 
     Natural breaks are Fisher–Jenks (optimal and deterministic); above 200 values they are
     computed on 200 evenly spaced order statistics, which keeps the shape of the
@@ -178,14 +233,11 @@ def classify(values: dict[int, float | None], *, scheme: str = "quantiles", k: i
         sample = present
         if present.size > 200:
             sample = np.sort(present)[np.linspace(0, present.size - 1, 200).round().astype(int)]
-        with warnings.catch_warnings():
-            warnings.simplefilter(
-                "ignore", UserWarning
-            )  # "Numba not installed": the pure-Python path is fine for 200 values
-            bins = [float(b) for b in mapclassify.FisherJenks(sample, k=k).bins]
+        k = min(k, np.unique(sample).size)  # the sample of order statistics may have fewer distinct values
+        bins = [float(b) for b in classbreaks.fisher_jenks_breaks(sample, k)]
         bins[-1] = float(present.max())
     else:
-        bins = [float(b) for b in mapclassify.Quantiles(present, k=k).bins]
+        bins = [float(b) for b in classbreaks.quantile_breaks(present, k)]
     bins = sorted({round(b, 6) for b in bins})
     return {"scheme": scheme, "bins": bins, "min": float(present.min())}
 
@@ -251,6 +303,16 @@ def grid_register_counts(*, scope: Scope, day: dt.date, with_people: bool = True
     return counts
 
 
+def _suppressed_layer_values(
+    values: dict[int, float | None], *, register: dict[int, tuple[float, int, int]], layer: str
+) -> dict[int, float | None]:
+    """A population layer's values through maps.access.suppress: None where the count the value
+    shows or is computed from (households for "households", else residents) is under five."""
+    source = 2 if layer == "households" else 1
+    rows = [{"grid": gid, "value": value, "count": register[gid][source]} for gid, value in values.items()]
+    return {row["grid"]: row["value"] for row in suppress(rows, fields={"value": ["count"]})}
+
+
 def grid_layer_values(
     *,
     user: User,
@@ -262,10 +324,14 @@ def grid_layer_values(
     """{"values": {grid id: value}, "classes": legend} for one thematic layer over the grids in scope.
 
     Every grid in scope gets a value (0 where nothing is counted; None where a rate has no
-    denominator). Case layers count only cases the user may see.
+    denominator). Case layers count only cases the user may see. POPULATION_LAYERS need
+    geodata.view_population (else PopulationHidden) and are suppressed under five for users
+    who may not see the residents (maps.access.suppress), legend included.
     """
     if layer not in LAYERS:
         raise ValueError(f"unknown layer {layer!r}")
+    if layer in POPULATION_LAYERS and not can_view_population(user):
+        raise PopulationHidden
     day = day or timezone.localdate()
     scope = filter_scope(user=user, case_filter=case_filter)
     register = grid_register_counts(
@@ -281,21 +347,28 @@ def grid_layer_values(
     elif layer == "households":
         values = {gid: float(row[2]) for gid, row in register.items()}
     else:
-        cases = cases_in_scope(case_selectors.cases_countable_by(user=user), scope=scope)
-        if case_filter.category_id is not None:
-            cases = cases.filter(category_id=case_filter.category_id)
         if layer == "open_cases":
+            cases = cases_in_scope(case_selectors.cases_countable_by(user=user), scope=scope)
+            if case_filter.category_id is not None:
+                cases = cases.filter(category_id=case_filter.category_id)
             cases = cases.filter(state__in=workflow.OPEN_STATES)
+            counted = dict(cases.values("grid_id").annotate(n=Count("id")).order_by().values_list("grid_id", "n"))
         else:
-            start, end = case_filter.bounds
-            cases = cases.filter(reported_at__gte=start, reported_at__lt=end).exclude(state__in=NOT_INCIDENTS)
-        counted = dict(cases.values("grid_id").annotate(n=Count("id")).order_by().values_list("grid_id", "n"))
+            counted = incident_counts(
+                user=user,
+                scope=scope,
+                first_day=case_filter.first_day,
+                last_day=case_filter.last_day,
+                category_id=case_filter.category_id,
+            )
         if layer == "open_cases":
             values = {gid: float(counted.get(gid, 0)) for gid in area}
         elif layer == "incident_density":
             values = {gid: _per_km2(counted.get(gid, 0), a) for gid, a in area.items()}
         else:
             values = {gid: _per_thousand(counted.get(gid, 0), population[gid]) for gid in area}
+    if layer in POPULATION_LAYERS and not sees_small_counts(user):
+        values = _suppressed_layer_values(values, register=register, layer=layer)
     return {
         "layer": layer,
         "label": LAYERS[layer]["label"],
@@ -467,8 +540,10 @@ def grid_population_structure(*, grid_ids: list[int], day: dt.date) -> dict[str,
 def grid_panel(
     *, user: User, grid_id: int, day: dt.date | None = None, now: dt.datetime | None = None
 ) -> dict[str, Any] | None:
-    """What a click on a grid shows: population structure (counts only), facilities by status,
-    recent cases the user may see, the grid's workers. None when the grid is outside the user's scope."""
+    """What a click on a grid shows: population structure (counts only; left out without
+    geodata.view_population, small counts suppressed as maps.access.population_structure_for says),
+    facilities by status, recent cases the user may see, the grid's workers. None when the grid is
+    outside the user's scope."""
     day = day or timezone.localdate()
     now = now or timezone.now()
     grid = grid_in_scope(user=user, grid_id=grid_id)
@@ -486,6 +561,11 @@ def grid_panel(
         {"name": a.worker.get_full_name() or a.worker.username, "primary": a.is_primary}
         for a in GridAssignment.objects.filter(grid=grid).select_related("worker").order_by("-is_primary", "id")
     ]
+    structure = (
+        population_structure_for(user=user, structure=grid_population_structure(grid_ids=[grid.pk], day=day))
+        if can_view_population(user)
+        else None
+    )
     return {
         "id": grid.pk,
         "code": grid.code,
@@ -493,7 +573,7 @@ def grid_panel(
         "community": grid.community.name,
         "street": grid.community.street.name,
         "area_km2": round(grid.area_m2 / 1_000_000, 4),
-        "structure": grid_population_structure(grid_ids=[grid.pk], day=day),
+        **({"structure": structure} if structure is not None else {}),  # population figures: with the right only
         "facilities": [
             {"status": status, "label": label, "count": facilities.get(status, 0)}
             for status, label in Facility.Status.choices

@@ -21,8 +21,6 @@ import warnings
 import zoneinfo
 from typing import Any
 
-import esda
-import libpysal
 import numpy as np
 from django.conf import settings
 from django.db import connection
@@ -35,8 +33,8 @@ from events.indicators import period_bounds
 from events.models import Case, Category
 from geodata.models import Community, Grid, PersonTag, Street
 from geodata.selectors import grids_valid_on
-from maps.access import Scope
-from maps.selectors import NOT_INCIDENTS, cases_in_scope
+from maps.access import SUPPRESS_BELOW, Scope, suppress  # noqa: F401 (the one rule, also kept reachable here)
+from maps.selectors import NOT_INCIDENTS, cases_in_scope, incident_counts
 from patrol import selectors as patrol_selectors
 
 Row = dict[str, Any]
@@ -44,8 +42,6 @@ Row = dict[str, Any]
 LEVELS = {"grid": Grid, "community": Community, "street": Street}
 LEVEL_LABELS = {"grid": "网格", "community": "社区", "street": "街道"}
 INTERVALS = {"month": TruncMonth, "week": TruncWeek, "day": TruncDay}
-# Population figures below this are not exported (small-cell suppression).
-SUPPRESS_BELOW = 5
 # A rate per 1 000 residents over fewer residents than this says nothing; such grids are left out of hot-spot analysis.
 MIN_POPULATION_FOR_RATE = 5
 # Two grids are neighbours (queen contiguity) when they share an edge or a corner; the
@@ -206,6 +202,8 @@ def grid_neighbours(*, grid_ids: list[int]) -> dict[int, list[int]]:
 
 def _local_statistic(method: str, y: np.ndarray, w: Any, *, permutations: int, seed: int) -> tuple[Any, Any, Any, Any]:
     """(esda result, statistic per grid, pseudo p-value, spread of the permuted statistic)."""
+    import esda  # imported here: PySAL weighs ≈ 60 MB in every web worker (docs/performance.md §8)
+
     if method == "gi_star":
         w.transform = "B"
         gi = esda.G_Local(y, w, transform="B", star=True, permutations=permutations, seed=seed, n_jobs=1)
@@ -251,17 +249,8 @@ def hot_spots(
         )
     else:
         grid_rows = list(grids.values("id", "code", "name", "area_m2"))  # type: ignore[arg-type]
-    start, end = period_bounds(first_day=first_day, last_day=last_day)
-    cases = scoped_cases(user=user, scope=scope).filter(reported_at__gte=start, reported_at__lt=end)
-    if category_id is not None:
-        cases = cases.filter(category_id=category_id)
-    counted = dict(
-        cases.filter(grid_id__in=[g["id"] for g in grid_rows])
-        .values("grid_id")
-        .annotate(n=Count("id"))
-        .order_by()
-        .values_list("grid_id", "n")
-    )
+    # Grids outside grid_rows (ended ones) are counted too and left unused.
+    counted = incident_counts(user=user, scope=scope, first_day=first_day, last_day=last_day, category_id=category_id)
     values: dict[int, float | None] = {}
     for grid in grid_rows:
         n = counted.get(grid["id"], 0)
@@ -278,6 +267,9 @@ def hot_spots(
     kinds: dict[int, str] = {}
     y = np.array([values[gid] for gid in analysed], dtype=float)
     if len(analysed) >= 3 and np.ptp(y) > 0:
+        import esda  # imported when a hot-spot analysis runs, not by every web worker (§8)
+        import libpysal
+
         keep = set(analysed)
         w = libpysal.weights.W(
             {gid: [n for n in neighbours[gid] if n in keep] for gid in analysed},
@@ -523,22 +515,3 @@ PROFILE_POPULATION_FIELDS = {
     "aged_80": [],
     **{f"tag_{t}": [] for t in PersonTag.values},
 }
-
-
-def suppress(rows: list[Row], *, fields: dict[str, list[str]]) -> list[Row]:
-    """Copies of `rows` with every population figure under SUPPRESS_BELOW replaced by None.
-
-    `fields` maps each population field to the counts it is derived from: a derived value
-    is suppressed when any of them is (its own value is not a count).
-    """
-    result = []
-    for row in rows:
-        out = dict(row)
-        for field, sources in fields.items():
-            if field not in row:
-                continue
-            checked = sources or [field]
-            if any(row.get(source) is not None and row[source] < SUPPRESS_BELOW for source in checked):
-                out[field] = None
-        result.append(out)
-    return result

@@ -1,16 +1,33 @@
+from importlib import import_module
+
 from django.urls import path
 
-from maps import buildings3d_views, grid_design_views, statistics_views, views
+from maps import buildings3d_views, statistics_views, views
 
 app_name = "maps"
 
+
+def _lazy(module: str, name: str):
+    """A view imported on its first call: the grid-design views need geodata.grid_design
+    (scipy) and grid_redraw (geopandas), which every web worker would otherwise load with
+    the URLconf (docs/performance.md §8)."""
+
+    def view(request, *args, **kwargs):
+        return getattr(import_module(module), name)(request, *args, **kwargs)
+
+    view.__name__ = view.__qualname__ = name
+    return view
+
+
+_DESIGN = "maps.grid_design_views"
+
 urlpatterns: list = [
     # Grid design (网格划分) for planners: docs/grid_design.md
-    path("design/", grid_design_views.design_page, name="grid_design"),
-    path("design/propose/", grid_design_views.propose, name="grid_design_propose"),
-    path("design/<int:proposal_id>/merge/", grid_design_views.merge, name="grid_design_merge"),
-    path("design/<int:proposal_id>/split/", grid_design_views.split, name="grid_design_split"),
-    path("design/<int:proposal_id>/adopt/", grid_design_views.adopt, name="grid_design_adopt"),
+    path("design/", _lazy(_DESIGN, "design_page"), name="grid_design"),
+    path("design/propose/", _lazy(_DESIGN, "propose"), name="grid_design_propose"),
+    path("design/<int:proposal_id>/merge/", _lazy(_DESIGN, "merge"), name="grid_design_merge"),
+    path("design/<int:proposal_id>/split/", _lazy(_DESIGN, "split"), name="grid_design_split"),
+    path("design/<int:proposal_id>/adopt/", _lazy(_DESIGN, "adopt"), name="grid_design_adopt"),
     # Command-center map dashboard (指挥地图): docs/dashboard.md
     path("", views.dashboard, name="dashboard"),
     path("tiles/grids/<int:z>/<int:x>/<int:y>.pbf", views.grid_tiles, name="grid_tiles"),

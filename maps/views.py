@@ -19,7 +19,7 @@ from events.models import Category
 from events.workflow import State
 from geodata.models import Community, Street
 from maps import selectors
-from maps.access import can_monitor_workers, can_view_statistics, user_scope
+from maps.access import PopulationHidden, can_monitor_workers, can_view_population, can_view_statistics, user_scope
 from maps.forms import CaseFilterForm, ChangesForm, LayerForm, form_errors
 
 # Tiles outside this zoom range are refused: below it a tile would hold a whole province.
@@ -46,6 +46,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     if scope.community_id is not None:
         communities = communities.filter(pk=scope.community_id)
         streets = streets.filter(communities__pk=scope.community_id)
+    # Without the right to population figures, the layers drawn from them are not offered.
+    layers = {
+        key: value
+        for key, value in selectors.LAYERS.items()
+        if key not in selectors.POPULATION_LAYERS or can_view_population(request.user)
+    }
     config = {
         "urls": {
             "tiles": reverse("maps:grid_tiles", args=[0, 0, 0]).replace("/0/0/0.pbf", "/{z}/{x}/{y}.pbf"),
@@ -59,7 +65,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "photo": reverse("maps:case_photo", args=[0]).replace("/0/", "/{id}/"),
             "workers": reverse("maps:workers") if can_monitor_workers(request.user) else None,
         },
-        "layers": {key: value for key, value in selectors.LAYERS.items()},
+        "layers": layers,
         "poll_seconds": 5,
         "base_map": settings.BASE_MAP,
         "tianditu_key": settings.TIANDITU_KEY if settings.BASE_MAP == "tianditu" else "",
@@ -69,7 +75,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     form.is_valid()
     context = {
         "config": config,
-        "layers": selectors.LAYERS,
+        "layers": layers,
         "schemes": selectors.SCHEMES,
         "states": [*selectors.STATE_FILTERS.items(), *[(s, label) for s, label in State.choices if s != State.NEW]],
         "categories": Category.objects.filter(is_active=True),
@@ -111,12 +117,16 @@ def layer_values(request: HttpRequest) -> JsonResponse:
     form = LayerForm(request.GET)
     if not form.is_valid():
         return _bad_request(form)
-    data = selectors.grid_layer_values(
-        user=request.user,
-        layer=form.cleaned_data.get("layer") or "population",
-        case_filter=form.case_filter(),
-        scheme=form.cleaned_data.get("scheme") or "quantiles",
-    )
+    default = "population" if can_view_population(request.user) else "open_cases"
+    try:
+        data = selectors.grid_layer_values(
+            user=request.user,
+            layer=form.cleaned_data.get("layer") or default,
+            case_filter=form.case_filter(),
+            scheme=form.cleaned_data.get("scheme") or "quantiles",
+        )
+    except PopulationHidden as refused:
+        return JsonResponse({"error": str(refused)}, status=403)
     return _json(data)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.http import FileResponse, Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -55,7 +57,7 @@ class CasePagination(LimitOffsetPagination):
 
 
 def _case_out(case_id: int) -> Case:
-    """The case as just written, with what its representation needs."""
+    """The stored case (a replayed key), with what its representation needs."""
     return (
         case_selectors.with_timer_light(
             Case.objects.select_related("category", "grid", "current_department", "api_receipt")
@@ -65,20 +67,54 @@ def _case_out(case_id: int) -> Case:
     )
 
 
-def _report_response(case: Case, *, created: bool) -> Response:
-    response = Response(
-        serializers.CaseCreatedOut(_case_out(case.pk)).data,
-        status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
-    )
-    if not created:
-        response["Idempotent-Replayed"] = "true"
+def _created_body(case: Case, *, photos_sent: bool) -> dict[str, Any]:
+    """The 201 body from the case as written, in memory: no query unless photos were stored."""
+    case.timer_light = case_selectors.timer_light_of(case=case)
+    body = dict(serializers.CaseOut(case).data)
+    photos = list(case.photos.all()) if photos_sent else []
+    body["photos"] = serializers.PhotoOut(photos, many=True).data
+    return body
+
+
+def _replay_response(case_id: int) -> Response:
+    response = Response(serializers.CaseCreatedOut(_case_out(case_id)).data, status=status.HTTP_200_OK)
+    response["Idempotent-Replayed"] = "true"
     return response
 
 
-def _replayed(request: Request, key: str | None) -> Case | None:
-    if key is None:
-        return None
-    return Case.objects.filter(client_key=f"{request.user.pk}:{key}").first()
+def _report(request: Request, *, self_handled: bool) -> Response:
+    """上报 and 自处理 alike: answer a replayed key first (even if its body no longer
+    validates), else validate, report once, and answer from the case in memory."""
+    key = serializers.idempotency_key_of(request)
+    if key is not None:
+        replayed = selectors.case_id_for_key(user=request.user, idempotency_key=key)
+        if replayed is not None:
+            return _replay_response(replayed)
+    form = (serializers.SelfHandleInput if self_handled else serializers.CaseReportInput)(data=request.data)
+    form.is_valid(raise_exception=True)
+    data = form.validated_data
+    if self_handled:
+        fields = {"after_photos": data["after_photos"]}
+    else:
+        fields = {name: data[name] for name in ("source", "urgency", "reporter_name", "reporter_phone")}
+    case, created = services.case_report_from_client(
+        actor=request.user,
+        idempotency_key=key,
+        self_handled=self_handled,
+        category=data["category"],
+        location=data["point"],
+        description=data["description"],
+        address=data["address"],
+        facility=data["facility"],
+        photos=data["photos"],
+        device_time=data.get("device_time"),
+        accuracy_m=data.get("accuracy_m"),
+        **fields,
+    )
+    if not created:  # a copy of the same upload won the race
+        return _replay_response(case.pk)
+    photos_sent = bool(data["photos"]) or bool(fields.get("after_photos"))
+    return Response(_created_body(case, photos_sent=photos_sent), status=status.HTTP_201_CREATED)
 
 
 class CaseListCreateApi(WriteThrottled, generics.ListAPIView):
@@ -123,30 +159,7 @@ class CaseListCreateApi(WriteThrottled, generics.ListAPIView):
         },
     )
     def post(self, request: Request) -> Response:
-        key = serializers.idempotency_key_of(request)
-        replayed = _replayed(request, key)
-        if replayed is not None:
-            return _report_response(replayed, created=False)
-        form = serializers.CaseReportInput(data=request.data)
-        form.is_valid(raise_exception=True)
-        data = form.validated_data
-        case, created = services.case_report_from_client(
-            actor=request.user,
-            idempotency_key=key,
-            category=data["category"],
-            location=data["point"],
-            description=data["description"],
-            source=data["source"],
-            address=data["address"],
-            urgency=data["urgency"],
-            facility=data["facility"],
-            photos=data["photos"],
-            reporter_name=data["reporter_name"],
-            reporter_phone=data["reporter_phone"],
-            device_time=data.get("device_time"),
-            accuracy_m=data.get("accuracy_m"),
-        )
-        return _report_response(case, created=created)
+        return _report(request, self_handled=False)
 
 
 class CaseSelfHandleApi(WriteThrottled, APIView):
@@ -158,28 +171,7 @@ class CaseSelfHandleApi(WriteThrottled, APIView):
         responses={201: serializers.CaseCreatedOut, 200: serializers.CaseCreatedOut, **errors(400, 401, 403, 429)},
     )
     def post(self, request: Request) -> Response:
-        key = serializers.idempotency_key_of(request)
-        replayed = _replayed(request, key)
-        if replayed is not None:
-            return _report_response(replayed, created=False)
-        form = serializers.SelfHandleInput(data=request.data)
-        form.is_valid(raise_exception=True)
-        data = form.validated_data
-        case, created = services.case_report_from_client(
-            actor=request.user,
-            idempotency_key=key,
-            self_handled=True,
-            category=data["category"],
-            location=data["point"],
-            description=data["description"],
-            address=data["address"],
-            facility=data["facility"],
-            photos=data["photos"],
-            after_photos=data["after_photos"],
-            device_time=data.get("device_time"),
-            accuracy_m=data.get("accuracy_m"),
-        )
-        return _report_response(case, created=created)
+        return _report(request, self_handled=True)
 
 
 class CaseDetailApi(APIView):

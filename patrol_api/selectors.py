@@ -26,7 +26,22 @@ def category_by_code(*, code: str) -> Category | None:
     """The active category with the code C/E + 大类 + 小类 (e.g. "E0102"), or None."""
     if len(code) != 5:
         return None
-    return Category.objects.filter(is_active=True, kind=code[0], major_code=code[1:3], minor_code=code[3:5]).first()
+    return (
+        Category.objects.filter(is_active=True, kind=code[0], major_code=code[1:3], minor_code=code[3:5])
+        .select_related("default_department")  # routing reads it for every report
+        .first()
+    )
+
+
+def client_key_of(*, user_id: int, idempotency_key: str) -> str:
+    """The case's client_key: the client's key namespaced by the user, so two users never share one."""
+    return f"{user_id}:{idempotency_key}"
+
+
+def case_id_for_key(*, user: User, idempotency_key: str) -> int | None:
+    """The case this user's Idempotency-Key created, if any: one index probe, no model built."""
+    key = client_key_of(user_id=user.pk, idempotency_key=idempotency_key)
+    return next(iter(Case.objects.filter(client_key=key).order_by().values_list("pk", flat=True)), None)
 
 
 def categories_active() -> QuerySet[Category]:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.contrib.gis.geos import Point
-from django.db import connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import User
@@ -22,22 +22,7 @@ from events.models import Case, Category, Urgency
 from events.services import PhotoFile
 from geodata.models import Facility
 from patrol_api.models import ApiKey, CaseReceipt
-from patrol_api.selectors import api_key_digest
-
-
-def _client_key(*, actor: User, idempotency_key: str) -> str:
-    """The case's client_key: the client's key namespaced by the user, so two users never share one."""
-    return f"{actor.pk}:{idempotency_key}"
-
-
-def _lock_key(client_key: str) -> None:
-    """Serialise requests carrying the same key until the end of the transaction.
-
-    Two copies of one upload arriving together (a phone retrying while the first answer is
-    still on its way) then see each other: the second finds the first's case.
-    """
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [client_key])
+from patrol_api.selectors import api_key_digest, client_key_of
 
 
 def case_report_from_client(
@@ -63,49 +48,59 @@ def case_report_from_client(
 
     Returns (case, created). A key seen before returns the case it created and changes
     nothing, whatever else the retried request carries.
+
+    The caller has looked the key up once already (the API answers a replay before it
+    validates the body); this function does not look again. Two copies of one upload
+    racing each other both get this far: the unique constraint on the case's client_key
+    makes the second wait for the first and fail when the first commits; its transaction
+    is rolled back whole (no case number, history, photo or receipt is left) and it
+    answers with the first one's case.
     """
-    client_key = _client_key(actor=actor, idempotency_key=idempotency_key) if idempotency_key else None
-    with transaction.atomic():
-        if client_key:
-            _lock_key(client_key)
-            existing = Case.objects.filter(client_key=client_key).first()
-            if existing is not None:
-                return existing, False
-        if self_handled:
-            case = case_services.case_self_handle(
-                actor=actor,
-                category=category,
-                location=location,
-                description=description,
-                before_photos=photos,
-                after_photos=after_photos,
-                address=address,
-                facility=facility,
-                client_key=client_key,
+    client_key = client_key_of(user_id=actor.pk, idempotency_key=idempotency_key) if idempotency_key else None
+    try:
+        with transaction.atomic():
+            if self_handled:
+                case = case_services.case_self_handle(
+                    actor=actor,
+                    category=category,
+                    location=location,
+                    description=description,
+                    before_photos=photos,
+                    after_photos=after_photos,
+                    address=address,
+                    facility=facility,
+                    client_key=client_key,
+                    replay=False,
+                )
+            else:
+                case = case_services.case_report(
+                    actor=actor,
+                    source=source,
+                    category=category,
+                    location=location,
+                    description=description,
+                    address=address,
+                    urgency=urgency,
+                    facility=facility,
+                    photos=photos,
+                    reporter_name=reporter_name,
+                    reporter_phone=reporter_phone,
+                    client_key=client_key,
+                    replay=False,
+                )
+            CaseReceipt.objects.create(
+                case=case,
+                channel=CaseReceipt.Channel.API,
+                submitted_by=actor,
+                idempotency_key=idempotency_key or "",
+                device_time=device_time,
+                accuracy_m=accuracy_m,
             )
-        else:
-            case = case_services.case_report(
-                actor=actor,
-                source=source,
-                category=category,
-                location=location,
-                description=description,
-                address=address,
-                urgency=urgency,
-                facility=facility,
-                photos=photos,
-                reporter_name=reporter_name,
-                reporter_phone=reporter_phone,
-                client_key=client_key,
-            )
-        CaseReceipt.objects.create(
-            case=case,
-            channel=CaseReceipt.Channel.API,
-            submitted_by=actor,
-            idempotency_key=idempotency_key or "",
-            device_time=device_time,
-            accuracy_m=accuracy_m,
-        )
+    except IntegrityError:
+        existing = Case.objects.filter(client_key=client_key).first() if client_key else None
+        if existing is None:
+            raise
+        return existing, False
     return case, True
 
 

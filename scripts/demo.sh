@@ -42,5 +42,7 @@ cat <<MSG
 
 MSG
 step "Serving with gunicorn (Ctrl-C to stop)"
-gunicorn gridmgmt.wsgi:application --bind "$HOST:$PORT" --workers "${WEB_CONCURRENCY:-3}" \
-  --access-logfile - --graceful-timeout 10
+# gridmgmt/gunicorn_conf.py: the master imports the whole URLconf before forking, so no
+# worker pays for it on its first request (or is killed by the timeout while it does).
+gunicorn gridmgmt.wsgi:application -c gridmgmt/gunicorn_conf.py --bind "$HOST:$PORT" \
+  --workers "${WEB_CONCURRENCY:-3}" --access-logfile - --graceful-timeout 10

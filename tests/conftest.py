@@ -1,13 +1,23 @@
 import pytest
-from django.core.cache import cache
+from django.core.cache import caches
 
+from events import photos
 from tests.factories import tiled_district
 
 
 @pytest.fixture(autouse=True)
 def empty_cache():
     """API throttles and cached counts must not leak from one test into the next."""
-    cache.clear()
+    for cache in caches.all(initialized_only=True):
+        cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def forget_uncommitted_photo_files():
+    """A test's transaction is rolled back without on_commit ever running, so the photo files it
+    noted as uncommitted (events.photos) would otherwise stay noted into the next test."""
+    yield
+    photos._noted().clear()
 
 
 @pytest.fixture

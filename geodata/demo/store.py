@@ -123,6 +123,8 @@ def outside_references() -> list[OutsideReference]:
             if not isinstance(relation, models.ManyToOneRel):  # also covers one-to-one
                 continue
             field, related = relation.field, cast(type[models.Model], relation.related_model)
+            if getattr(related, "DERIVED_BY_TRIGGERS", False):  # e.g. GridCell: the triggers redo them
+                continue
             referring = related._default_manager.filter(**{f"{field.name}__is_demo": True})
             if related in DEMO_MODELS:
                 referring = referring.filter(is_demo=False)

@@ -150,12 +150,12 @@ def layer_import(
 
 
 def _records(table: SourceTable, importer: LayerImporter, source_of: dict[str, str]) -> list[Record]:
-    columns = {name: table.frame[header].tolist() for name, header in source_of.items()}
+    absent = [""] * len(table)
+    names = [column.name for column in importer.columns]
+    columns = [table.frame[source_of[name]].tolist() if name in source_of else absent for name in names]
     records = []
-    for index in range(len(table)):
-        values = {
-            column.name: columns[column.name][index] if column.name in columns else "" for column in importer.columns
-        }
+    for index, row in enumerate(zip(*columns, strict=True)):
+        values = dict(zip(names, row, strict=True))
         record = Record(
             index=index, row=table.row_numbers[index], values=values, key=values.get(importer.key_column, "")
         )

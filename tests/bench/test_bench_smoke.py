@@ -72,6 +72,26 @@ def test_generated_district_is_consistent():
         _one("SELECT count(*) FROM events_casehistory h LEFT JOIN events_case c ON c.id = h.case_id WHERE c.id IS NULL")
         == 0
     )
+    # history rows carry their case's place, and absorbing cases the source of their earliest
+    # report, as events.services writes them (events.indicators reads these columns)
+    assert (
+        _one(
+            """SELECT count(*) FROM events_casehistory h JOIN events_case c ON c.id = h.case_id
+           WHERE (h.street_id, h.community_id, h.grid_id) <> (c.street_id, c.community_id, c.grid_id)"""
+        )
+        == 0
+    )
+    assert _one("SELECT count(*) FROM events_case WHERE first_source IS NOT NULL") == _one(
+        "SELECT count(DISTINCT merged_into_id) FROM events_case"
+    )
+    assert (
+        _one(
+            """SELECT count(*) FROM events_case t WHERE t.first_source IS DISTINCT FROM (
+               SELECT c.source FROM events_case c WHERE c.id = t.id OR c.merged_into_id = t.id
+               ORDER BY c.reported_at, c.id LIMIT 1) AND t.id IN (SELECT merged_into_id FROM events_case)"""
+        )
+        == 0
+    )
     # open cases with a running step have a deadline; nothing is reported after the anchor
     assert (
         _one(
@@ -81,6 +101,23 @@ def test_generated_district_is_consistent():
         == 0
     )
     assert _one("SELECT max(reported_at) < '2026-11-22 00:00+08' FROM events_case")
+    # every grid has the cells strictly inside it (loaded with triggers off, then refreshed)
+    assert _one("SELECT count(DISTINCT grid_id) FROM geodata_gridcell") == _one("SELECT count(*) FROM geodata_grid") > 0
+    # the incident rollups (loaded with triggers off, then rebuilt) count every incident per grid and local day
+    assert result.counts["incident_day_rows"] > 0
+    assert (
+        _one(
+            """SELECT count(*) FROM (
+                 SELECT (reported_at AT TIME ZONE 'Asia/Shanghai')::date, grid_id, community_id, street_id, count(*)
+                 FROM events_case WHERE state NOT IN ('voided', 'merged') GROUP BY 1, 2, 3, 4
+                 EXCEPT SELECT day, grid_id, community_id, street_id, incidents FROM events_incident_day
+               ) missing"""
+        )
+        == 0
+    )
+    assert _one("SELECT sum(incidents) FROM events_incident_year") == _one(
+        "SELECT count(*) FROM events_case WHERE state NOT IN ('voided', 'merged')"
+    )
     # and the identity sequences continue after the generated ids
     assert _one("SELECT nextval(pg_get_serial_sequence('events_case', 'id'))") > counts["cases"]
 

@@ -87,6 +87,8 @@ def test_clicking_a_grid_opens_its_panel(page, live_server, command_center):
     panel = page.locator("#detail")
     assert "第1网格" in panel.inner_text()
     assert page.locator("[data-field=population]").inner_text() == "40"
+    assert page.locator("[data-field=households]").inner_text() == "<5"  # one household; the operator: suppressed
+    assert page.locator("[data-field=female]").inner_text() == "40"  # all of them in one band
     assert page.locator("#pyramid").is_visible()
     screenshot(page, "dashboard-grid-panel")
 

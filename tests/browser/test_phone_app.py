@@ -143,7 +143,8 @@ def test_my_tasks_show_deadline_colours_and_a_check_is_completed_with_a_photo(
         description="人行道上有建筑垃圾",
     )
     services.case_file(case=case, actor=operator, auto_dispatch=False)
-    services.case_dispatch(case=case, actor=UserFactory(role=Role.DISPATCHER), department=handler.department)
+    dispatcher = UserFactory(role=Role.DISPATCHER, street=district["street"])
+    services.case_dispatch(case=case, actor=dispatcher, department=handler.department)
     services.case_handle(case=case, actor=handler, comment="已清运", photos=[jpeg()])
     overdue = services.case_report(
         actor=operator,

@@ -2,9 +2,12 @@
 
 import pytest
 
+from accounts.models import Role
 from events import selectors, services
 from events.models import Case
+from maps.access import NOWHERE, Scope, user_scope
 from tests.events.factories import POINT_NW, POINT_SW, jpeg, local
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -55,3 +58,23 @@ def test_timeline_loads_rows_actors_and_photos_in_two_queries(world, django_asse
         ("dispatch", "系统", 0),
         ("handle", "handler", 1),
     ]
+
+
+def test_staff_bound_to_no_place_see_nothing_but_a_leader_bound_to_none_leads_the_district(world):
+    """docs/security.md L6: an operator, shift leader or dispatcher without a street or a community
+    sees, counts and may act on no case and no place; a leader without one is the district's."""
+    case = report(world, POINT_SW, local(2026, 11, 16, 9, 0))
+    for role in (Role.OPERATOR, Role.SHIFT_LEADER, Role.DISPATCHER):
+        unbound = UserFactory(username=f"unbound-{role}", role=role)
+        assert not selectors.cases_visible_to(user=unbound).exists()
+        assert not selectors.cases_countable_by(user=unbound).exists()
+        assert selectors.cases_countable_place(user=unbound) is None
+        assert selectors.user_in_case_scope(user=unbound, case=case) is False
+        assert selectors.case_actions_for(case=case, user=unbound) == []
+        assert user_scope(unbound) == NOWHERE
+
+    district_leader = UserFactory(username="district-leader", role=Role.LEADER)
+    assert list(selectors.cases_visible_to(user=district_leader)) == [case]
+    assert selectors.cases_countable_place(user=district_leader) == {}
+    assert selectors.user_in_case_scope(user=district_leader, case=case) is True
+    assert user_scope(district_leader) == Scope()

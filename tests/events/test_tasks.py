@@ -160,3 +160,10 @@ def test_a_real_worker_runs_the_queued_alert_jobs(world):
         ("handle", "red"),
     }
     assert CaseHistory.objects.filter(case=case, action=Action.ALERT).count() == 2
+
+
+def test_the_worker_defers_the_resilience_tasks_periodically():
+    """R1 and R2: the stalled-job retry and the photo sweep run without anyone deferring them."""
+    crons = {task.task.name: task.cron for task in app.periodic_registry.periodic_tasks.values()}
+    assert crons["events.stalled_jobs_retry"] == "*/5 * * * *"
+    assert crons["events.case_photo_orphans_sweep"] == "17 * * * *"

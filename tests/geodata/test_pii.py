@@ -69,3 +69,21 @@ def test_lookup_hash_is_keyed_and_stable():
     with override_settings(PII_HASH_KEY="another-key"):
         other = pii.lookup_hash(VALID)
     assert other != pii.lookup_hash(VALID)
+
+
+def test_batch_encryption_gives_ordinary_fernet_tokens_of_the_newest_key():
+    old_key, new_key = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    # one and several AES blocks, multi-byte text, an empty value, a repeated value
+    values = ["13812345678", "", "023-68123456", "x" * 16, "长" * 20, VALID, VALID, "a" * 47]
+    with override_settings(PII_KEYS=[new_key, old_key]):
+        tokens = pii.encrypt_many(values)
+        assert [pii.decrypt(token) for token in tokens] == values
+    assert tokens[1] == ""
+    assert tokens[5] != tokens[6]  # a fresh IV per value: equal values do not give equal tokens
+    for value, token in zip(values, tokens, strict=True):
+        if value:
+            assert VALID not in token
+            assert Fernet(new_key.encode()).decrypt(token.encode()).decode() == value  # the newest key
+            with pytest.raises(InvalidToken):
+                Fernet(old_key.encode()).decrypt(token.encode())
+    assert pii.encrypt_many([]) == []

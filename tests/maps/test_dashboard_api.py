@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pyogrio
 import pytest
+from django.contrib.gis.geos import Polygon
+from django.db import connection
 from django.urls import reverse
 
 from accounts.models import Role
@@ -89,6 +91,50 @@ def test_a_tile_is_one_query_and_silly_tile_numbers_are_refused(world, client, d
     assert client.get(reverse("maps:grid_tiles", args=[14, 2**14, 0])).status_code == 404
 
 
+# The tile as it was built before the stored web-mercator copy: every grid transformed per request.
+TILE_TRANSFORMED_PER_REQUEST = """
+    WITH bounds AS (SELECT ST_TileEnvelope(%s, %s, %s) AS geom)
+    SELECT ST_AsMVT(t, 'grids', 4096, 'geom') FROM (
+        SELECT g.id, g.code, ST_AsMVTGeom(ST_Transform(g.geom, 3857), b.geom, 4096, 64, true) AS geom
+        FROM geodata_grid g, bounds b
+        WHERE g.geom && ST_Transform(b.geom, 4326)
+          AND g.valid_from <= %s AND (g.valid_to IS NULL OR g.valid_to > %s)
+    ) t WHERE t.geom IS NOT NULL
+"""
+
+
+def test_tiles_from_the_stored_web_mercator_copy_equal_tiles_transformed_per_request(world):
+    day = dt.date(2026, 11, 16)
+    lon0, lat0 = ORIGIN
+    tiles = {
+        (z, *tile_of(lon0 + dx, lat0 + dy, z))
+        for z in (13, 14, 15, 16, 17)
+        for dx in (0, 0.002, 0.004)
+        for dy in (0, 0.002, 0.004)
+    }
+    non_empty = 0
+    for z, x, y in sorted(tiles):
+        with connection.cursor() as cursor:
+            cursor.execute(TILE_TRANSFORMED_PER_REQUEST, [z, x, y, day, day])
+            expected = bytes(cursor.fetchone()[0] or b"")
+        assert selectors.grid_tile(scope=Scope(), z=z, x=x, y=y, day=day) == expected, (z, x, y)
+        non_empty += bool(expected)
+    assert non_empty >= 10  # the comparison covered real content, at several zooms and tile edges
+
+
+def test_the_web_mercator_copy_follows_a_redrawn_grid(world):
+    grid = world.grids[0]
+    grid.geom = Polygon.from_bbox((ORIGIN[0], ORIGIN[1], ORIGIN[0] + 0.0005, ORIGIN[1] + 0.0005))
+    grid.geom.srid = 4326
+    grid.save()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT ST_SRID(geom_3857), ST_Equals(geom_3857, ST_Transform(geom, 3857)) FROM geodata_grid WHERE id = %s",
+            [grid.pk],
+        )
+        assert cursor.fetchone() == (3857, True)
+
+
 def test_the_dashboard_and_its_data_need_a_login(client, db):
     for url in (reverse("maps:dashboard"), reverse("maps:layer_values"), reverse("maps:grid_tiles", args=[14, 1, 1])):
         response = client.get(url)
@@ -126,15 +172,25 @@ def values_of(user, layer, case_filter=NOV):
     return data
 
 
-def test_population_households_and_density_per_grid(populated):
+@pytest.fixture
+def admin(db):
+    """Sees every figure exactly (the right to see residents' personal data: maps.access.sees_small_counts)."""
+    return UserFactory(username="admin", role=Role.ADMIN, is_superuser=True, is_staff=True)
+
+
+def test_population_households_and_density_per_grid(populated, admin):
     w = populated
     g1, g2, g3, g4 = (str(g.pk) for g in w.grids)
-    assert values_of(w.operator, "population")["values"] == {g1: 10.0, g2: 0.0, g3: 3.0, g4: 0.0}
-    assert values_of(w.operator, "households")["values"] == {g1: 2.0, g2: 0.0, g3: 1.0, g4: 0.0}
+    assert values_of(admin, "population")["values"] == {g1: 10.0, g2: 0.0, g3: 3.0, g4: 0.0}
+    assert values_of(admin, "households")["values"] == {g1: 2.0, g2: 0.0, g3: 1.0, g4: 0.0}
     area_km2 = w.grids[0].area_m2 / 1e6
-    density = values_of(w.operator, "population_density")["values"]
+    density = values_of(admin, "population_density")["values"]
     assert density[g1] == round(10 / area_km2, 2)
     assert density[g2] == 0.0
+    # the street's operator may not see the residents: every figure under five is suppressed
+    assert values_of(w.operator, "population")["values"] == {g1: 10.0, g2: None, g3: None, g4: None}
+    assert values_of(w.operator, "households")["values"] == {g1: None, g2: None, g3: None, g4: None}
+    assert values_of(w.operator, "population_density")["values"] == {g1: density[g1], g2: None, g3: None, g4: None}
 
 
 def test_case_layers_count_open_cases_and_incidents_of_the_period(populated):
@@ -146,10 +202,13 @@ def test_case_layers_count_open_cases_and_incidents_of_the_period(populated):
     density = values_of(w.operator, "incident_density")["values"]
     assert density[g1] == round(3 / area_km2, 2)
     assert density[g3] == round(3 / (w.grids[2].area_m2 / 1e6), 2)
-    rate = values_of(w.operator, "incident_rate")["values"]
-    assert rate == {g1: 300.0, g2: None, g3: 1000.0, g4: None}  # per 1 000 residents; no residents, no rate
+    rate = values_of(w.grid_worker, "incident_rate")["values"]  # his grid 3 (3 residents), exactly
+    assert rate == {g3: 1000.0}
     october = CaseFilter(first_day=dt.date(2026, 10, 1), last_day=dt.date(2026, 10, 31), state="all")
-    assert values_of(w.operator, "incident_rate", october)["values"][g3] == round(1 * 1000 / 3, 2)
+    assert values_of(w.grid_worker, "incident_rate", october)["values"][g3] == round(1 * 1000 / 3, 2)
+    # per 1 000 residents; no residents, no rate; over fewer than five residents suppressed for the
+    # operator (the rate and the cases give the residents back)
+    assert values_of(w.operator, "incident_rate")["values"] == {g1: 300.0, g2: None, g3: None, g4: None}
     category = CaseFilter(**{**NOV.__dict__, "category_id": w.category.pk})
     assert values_of(w.operator, "open_cases", category)["values"][g3] == 3.0
 
@@ -180,13 +239,15 @@ def test_the_layer_endpoint_answers_in_a_fixed_number_of_queries(populated, clie
     url = reverse("maps:layer_values")
     period = {"first_day": "2026-11-01", "last_day": "2026-11-30"}
     # (layer, queries besides session and user): the register version, then the counts per
-    # grid unless this process counted them a moment ago; case layers add one count of cases.
-    for layer, queries in (("population", 2), ("households", 1), ("open_cases", 2), ("incident_rate", 2)):
+    # grid unless this process counted them a moment ago; case layers add one count of cases;
+    # population layers ask whether small counts are shown: the operator's role does not grant
+    # it, so Django's ModelBackend looks at his own and his groups' permissions (2, once a request).
+    for layer, queries in (("population", 2 + 2), ("households", 1 + 2), ("open_cases", 2), ("incident_rate", 2 + 2)):
         with django_assert_num_queries(queries + 2):
             data = client.get(url, {"layer": layer, **period}).json()
         assert len(data["values"]) == 4
     residents(populated.grids[1], 7)  # a new resident: the register changed, counted again
-    with django_assert_num_queries(2 + 2):
+    with django_assert_num_queries(2 + 2 + 2):
         data = client.get(url, {"layer": "population", **period}).json()
     assert data["values"][str(populated.grids[1].pk)] == 7.0
     assert client.get(url, {"layer": "nonsense"}).status_code == 400
@@ -285,6 +346,7 @@ def test_the_overdue_list_is_most_overdue_first_and_scoped(world):
 
 
 def test_the_grid_panel_counts_without_personal_data(world, client):
+    """The grid worker of the grid sees its figures exactly (he may see its residents by name)."""
     grid = world.grid_sw
     household(
         grid,
@@ -297,10 +359,11 @@ def test_the_grid_panel_counts_without_personal_data(world, client):
     FacilityFactory(grid=grid, status=Facility.Status.DAMAGED)
     FacilityFactory(grid=grid)
     case = report(world, POINT_SW, local(2026, 11, 16, 9, 0))
-    client.force_login(world.operator)
+    client.force_login(world.grid_worker)
     response = client.get(reverse("maps:grid_panel", args=[grid.pk]))
     panel = response.json()
     structure = panel["structure"]
+    assert structure["suppressed_below"] is None
     assert structure["population"] == 3 and structure["households"] == 1
     # on 2026-11-16: 86 (80+ band), 82 (80+), 6 (0-9)
     assert structure["female"] == [0, 0, 0, 0, 0, 0, 0, 0, 1]
@@ -330,13 +393,13 @@ def test_the_grid_panel_is_refused_outside_the_scope(world, client):
     assert client.get(reverse("maps:grid_panel", args=[world.grids[0].pk])).status_code == 200
 
 
-def test_the_grid_panel_takes_the_same_queries_however_many_residents(world, django_assert_num_queries):
+def test_the_grid_panel_takes_the_same_queries_however_many_residents(world, admin, django_assert_num_queries):
     residents(world.grid_sw, 3)
     with django_assert_num_queries(7):
-        selectors.grid_panel(user=world.operator, grid_id=world.grid_sw.pk)
+        selectors.grid_panel(user=admin, grid_id=world.grid_sw.pk)
     residents(world.grid_sw, 30, tags=[PersonTag.VETERAN])
     with django_assert_num_queries(7):
-        panel = selectors.grid_panel(user=world.operator, grid_id=world.grid_sw.pk)
+        panel = selectors.grid_panel(user=admin, grid_id=world.grid_sw.pk)
     assert panel["structure"]["population"] == 33
 
 

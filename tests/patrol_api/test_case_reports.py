@@ -6,8 +6,12 @@ import threading
 import uuid
 
 import pytest
+from django.core.cache import caches
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
+from knox.models import AuthToken
+from rest_framework.test import APIClient
+from rest_framework.throttling import ScopedRateThrottle
 
 from events.models import Case, CaseHistory, CaseNumberCounter, CasePhoto
 from patrol_api.models import CaseReceipt
@@ -304,3 +308,80 @@ def test_self_handled_without_a_before_photo_is_refused(world):
     assert response.status_code == 400
     assert "photos" in response.json()
     assert counts() == NOTHING
+
+
+# --- the cost of a report (docs/performance.md §1) ----------------------------------------------------------
+
+
+def token_client(user) -> APIClient:
+    """A client authenticated like a phone: a knox token, so the count includes the token look-up."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {AuthToken.objects.create(user=user)[1]}")
+    return client
+
+
+# Token and user, the user's other tokens (knox), the key, the category with its default
+# department, the grid, the routing rules, the area class, the case number, the working
+# calendar, the case, its history, the receipt; SAVEPOINT/RELEASE only because the test
+# itself runs inside a transaction. The answer is built from the case in memory (no read-back).
+REPORT_QUERIES = 14
+
+
+@pytest.mark.django_db
+def test_a_report_costs_a_fixed_number_of_queries(world, django_assert_num_queries):
+    # Given a phone with a token that has reported before (so the calendar and counters exist)
+    client = token_client(world.worker)
+    assert client.post(URL, report(), format="json", HTTP_IDEMPOTENCY_KEY="warm-up-0001").status_code == 201
+    # When it reports a new case, then exactly this many queries run: no look-up of the same
+    # key twice, no re-reading of the case for the answer
+    with django_assert_num_queries(REPORT_QUERIES):
+        response = client.post(URL, report(), format="json", HTTP_IDEMPOTENCY_KEY="counted-0001")
+    assert response.status_code == 201
+    assert Case.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_a_replay_costs_no_write(world, django_assert_num_queries):
+    # Given a report already stored
+    client = token_client(world.worker)
+    client.post(URL, report(), format="json", HTTP_IDEMPOTENCY_KEY="replayed-0001")
+    # When it is sent again: the token (2), the key (1), the case with its joins (1) and
+    # photos (1), and not one write
+    with django_assert_num_queries(5) as captured:
+        again = client.post(URL, report(), format="json", HTTP_IDEMPOTENCY_KEY="replayed-0001")
+    assert again.status_code == 200
+    assert not [q for q in captured.captured_queries if q["sql"].split()[0] in {"INSERT", "UPDATE", "DELETE"}]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["", "/self-handled"], ids=["report", "self-handled"])
+def test_the_201_answer_built_in_memory_equals_the_stored_case(world, path):
+    # Given a report with before (and for 自处理 after) photos
+    client = world.clients["worker"]
+    body = report(photos=[jpeg()], after_photos=[jpeg(size=(80, 60))]) if path else report(photos=[jpeg()])
+    first = client.post(URL + path, body, format="multipart", HTTP_IDEMPOTENCY_KEY="in-memory-0001")
+    assert first.status_code == 201, first.json()
+    # When the same upload is replayed, its answer is read back from the database
+    again = client.post(URL + path, body, format="multipart", HTTP_IDEMPOTENCY_KEY="in-memory-0001")
+    # Then the first answer, built without reading back, says exactly the same
+    assert again.status_code == 200
+    assert first.json() == again.json()
+    assert len(first.json()["photos"]) == (2 if path else 1)
+
+
+@pytest.mark.django_db
+def test_writes_are_throttled_per_user_with_counters_in_the_throttle_cache(world, monkeypatch):
+    # Given a write rate of 3 a minute
+    monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", {"login": "10/min", "write": "3/min"})
+    client = world.clients["worker"]
+    # When a worker reports four times within the minute
+    codes = [client.post(URL, report(), format="json").status_code for _ in range(4)]
+    # Then the fourth is refused with 429 and not written
+    assert codes == [201, 201, 201, 429]
+    assert Case.objects.count() == 3
+    # And the counters live in the per-process "throttle" cache, not in the shared one
+    key = f"throttle_write_{world.worker.pk}"
+    assert len(caches["throttle"].get(key)) == 3
+    assert caches["default"].get(key) is None
+    # While another worker may still report
+    assert world.clients["other_worker"].post(URL, report(), format="json").status_code == 201

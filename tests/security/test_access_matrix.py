@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import datetime as dt
 import io
 import json
 import logging
@@ -33,6 +34,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import openpyxl
 import pyogrio
 import pytest
 from django.contrib import admin
@@ -45,7 +47,7 @@ from django.utils import timezone
 
 from events import workflow
 from events.models import Case, CaseHistory
-from geodata.models import GridDesignProposal, PersonalDataReveal
+from geodata.models import GridDesignProposal, Person, PersonalDataReveal
 from patrol.models import CheckIn, PatrolSession
 from patrol_api.models import CaseReceipt
 from tests.security.world import (
@@ -54,6 +56,7 @@ from tests.security.world import (
     HOTLINE_CALLER,
     IDENTITIES,
     PUBLIC_CALLER,
+    RESIDENTS,
     STREET_A_STAFF,
     TILE,
     build_world,
@@ -88,10 +91,6 @@ PLACES: dict[str, frozenset[str]] = {
     "planner": frozenset(GRID_KEYS),
     "admin": frozenset(GRID_KEYS),
 }
-# Register figures (residents, households, followed groups) per grid or building: report items
-# L2 (department handlers get them for the whole district) and L4 (planners get counts under
-# five, which the statistics module suppresses, unsuppressed on the map and 3-D panels).
-REGISTER_FIGURES = tuple(who for who in IDENTITIES if who not in ("department_handler", "planner"))
 
 MONITORS = {  # 人员监测: the grid workers whose positions each identity may follow
     **dict.fromkeys(STREET_A_STAFF, frozenset({"worker_a"})),
@@ -103,6 +102,17 @@ DESIGNERS = {"planner", "admin"}
 EVALUATORS = {"shift_leader", "leader", "planner", "admin"}  # 综合评价
 REGISTRARS = {"operator", "community_operator", "shift_leader", "staff_operator"}  # 登记 (workflow table)
 PERSONAL_DATA = {"grid_worker", "grid_worker_b", "admin"}  # geodata.reveal_personal_data (accounts/roles.py)
+# Register figures (residents, households, followed groups, age structure) per grid or building:
+# geodata.view_population, every role but department handlers (was report item L2); exact only
+# for PERSONAL_DATA, under five suppressed (None) for everyone else (was report item L4).
+POPULATION = frozenset(SIGNED_IN) - {"department_handler"}
+ABSENT = "absent"  # a population figure left out of the answer altogether
+
+
+def shown(who: str, count: int) -> int | None:
+    """A population count as `who` sees it: exact with the personal-data right, else None under five."""
+    return count if who in PERSONAL_DATA or count >= 5 else None
+
 
 LOGIN, ADMIN_LOGIN = "login", "admin-login"
 
@@ -203,10 +213,6 @@ def cases_by_id(w) -> dict[int, str]:
 
 def grid_keys_by_id(w) -> dict[int, str]:
     return {grid.pk: key for key, grid in w.grids.items()}
-
-
-def per_key(w, keys, make_url: Callable[[str], str], who: str, **options) -> dict[str, Any]:
-    return {key: fetch(w, who, "get", make_url(key), **options).outcome for key in keys}
 
 
 def visible_or_404(who: str, keys, seen: frozenset[str], anonymous: Any = LOGIN) -> dict[str, Any]:
@@ -319,8 +325,16 @@ def home(w, route):
 
 @rule("maps:dashboard", "maps:buildings3d")
 def map_page(w, route):
+    """Open to everyone signed in; the layers and colours drawn from residents are offered only
+    with the right to population figures."""
     url = reverse(route.name)
-    return same_for(IDENTITIES, lambda who: fetch(w, who, "get", url).outcome, lambda who: web(who, 200))
+    population_option = 'value="population"' if route.name == "maps:dashboard" else 'value="residents"'
+
+    def observe(who):
+        answer = fetch(w, who, "get", url)
+        return (answer.status, population_option in answer.text()) if answer.status == 200 else answer.outcome
+
+    return same_for(IDENTITIES, observe, lambda who: web(who, (200, who in POPULATION)))
 
 
 @rule("maps:grid_tiles")
@@ -368,11 +382,12 @@ def layer_values(w, route):
         seen = frozenset(CASE_KEYS) if who == "planner" else CASES_SEEN[who]  # planners: counts are aggregates
         return {key: float(sum(1 for case in seen if grid_key[open_cases[case]] == key)) for key in PLACES[who]}
 
-    population = same_for(
-        REGISTER_FIGURES,  # report items L2, L4
-        lambda who: observe(who, "population"),
-        lambda who: web(who, dict.fromkeys(PLACES.get(who, ()), 1.0)),
-    )
+    def residents(who):
+        if who not in POPULATION:
+            return web(who, 403)
+        return {key: None if (n := shown(who, RESIDENTS[key])) is None else float(n) for key in PLACES[who]}
+
+    population = same_for(IDENTITIES, lambda who: observe(who, "population"), residents)
     cases = same_for(
         IDENTITIES, lambda who: observe(who, "open_cases"), lambda who: LOGIN if who == "anonymous" else counted(who)
     )
@@ -433,12 +448,33 @@ def map_case_detail(w, route):
 
 @rule("maps:grid_panel")
 def grid_panel(w, route):
-    url = lambda key: reverse(route.name, args=[w.grids[key].pk])  # noqa: E731
-    return same_for(
-        REGISTER_FIGURES,  # report items L1 (a planner's panel lists cases), L2, L4
-        lambda who: per_key(w, GRID_KEYS, url, who),
-        lambda who: visible_or_404(who, GRID_KEYS, PLACES.get(who, ())),
-    )
+    """Grids in scope open (200) with their residents as the user may see them; others 404."""
+
+    def observe(who):
+        found = {}
+        for key in GRID_KEYS:
+            answer = fetch(w, who, "get", reverse(route.name, args=[w.grids[key].pk]))
+            if answer.status != 200:
+                found[key] = answer.outcome
+                continue
+            panel = answer.json()
+            found[key] = (200, panel["structure"]["population"] if "structure" in panel else ABSENT)
+            assert by_id_keys(w, panel["recent_cases"]) <= CASES_SEEN[who]
+        return found
+
+    def expect(who):
+        found = visible_or_404(who, GRID_KEYS, PLACES.get(who, ()))
+        for key, outcome in found.items():
+            if outcome == 200:
+                found[key] = (200, shown(who, RESIDENTS[key]) if who in POPULATION else ABSENT)
+        return found
+
+    return same_for(IDENTITIES, observe, expect)
+
+
+def by_id_keys(w, rows) -> frozenset[str]:
+    by_id = cases_by_id(w)
+    return frozenset(by_id[row["id"]] for row in rows)
 
 
 @rule("maps:workers")
@@ -502,11 +538,18 @@ def building_tiles(w, route):
         assert len(features) == len(GRID_KEYS)  # every building is drawn (grey massing outside the scope)
         detailed = [f for f in features if not _absent(f.get("id"))]
         for feature in features:
-            if feature not in detailed:
-                assert all(_absent(feature.get(field)) for field in ("residents", "followed"))
-        return frozenset(building_key[int(f["id"])] for f in detailed)
+            if feature not in detailed or who not in POPULATION:  # massing only, or no right to the figures
+                assert all(_absent(feature.get(field)) for field in ("residents", "followed", "households"))
+        return {
+            building_key[int(f["id"])]: None if _absent(f.get("residents")) else int(f["residents"]) for f in detailed
+        }
 
-    return same_for(REGISTER_FIGURES, observe, lambda who: web(who, PLACES.get(who)))  # report items L2, L4
+    def expect(who):
+        if who not in POPULATION:
+            return web(who, dict.fromkeys(PLACES[who], None) if who in PLACES else None)
+        return {key: shown(who, RESIDENTS[key]) for key in PLACES[who]}
+
+    return same_for(IDENTITIES, observe, expect)
 
 
 @rule("maps:facility_tiles")
@@ -529,9 +572,18 @@ def building_classes(w, route):
 
     def observe(who):
         answer = fetch(w, who, "get", reverse(route.name), {"colour_by": "residents", "bbox": bbox})
-        return answer.json()["buildings"] if answer.status == 200 else answer.outcome
+        if answer.status != 200:
+            return answer.outcome
+        data = answer.json()
+        return data["buildings"], data["classes"]["min"]  # the lowest class bound: no count under five unless exact
 
-    return same_for(REGISTER_FIGURES, observe, lambda who: web(who, len(PLACES.get(who, ()))))  # L2, L4
+    def expect(who):
+        if who not in POPULATION:
+            return web(who, 403)
+        present = [n for key in PLACES[who] if (n := shown(who, RESIDENTS[key])) is not None]
+        return len(PLACES[who]), float(min(present)) if present else None
+
+    return same_for(IDENTITIES, observe, expect)
 
 
 @rule("maps:building_panel")
@@ -542,19 +594,26 @@ def building_panel(w, route):
             answer = fetch(w, who, "get", reverse(route.name, args=[building.pk]))
             found[key] = answer.outcome
             if answer.status == 200:
-                households = answer.json()["household_list"]
+                panel = answer.json()
+                households = panel["household_list"]
                 if who in PERSONAL_DATA:  # by name, phone masked, within the persons the user may open
                     expected_rows = [w.residents[key].household.phone_masked] if key in PLACES[who] else []
                     assert [row["phone_masked"] for row in households] == expected_rows
                 else:
                     assert households is None
+                if "structure" not in panel:
+                    assert "households" not in panel
+                found[key] = (200, panel["structure"]["residents"] if "structure" in panel else ABSENT)
         return found
 
-    return same_for(
-        REGISTER_FIGURES,  # report items L2, L4
-        observe,
-        lambda who: visible_or_404(who, GRID_KEYS, PLACES.get(who, ())),
-    )
+    def expect(who):
+        found = visible_or_404(who, GRID_KEYS, PLACES.get(who, ()))
+        for key, outcome in found.items():
+            if outcome == 200:
+                found[key] = (200, shown(who, RESIDENTS[key]) if who in POPULATION else ABSENT)
+        return found
+
+    return same_for(IDENTITIES, observe, expect)
 
 
 # planners' statistics (统计分析), exports and the map report
@@ -605,21 +664,24 @@ def statistics_counts(w, route):
 def statistics_profile(w, route):
     """Population per grid: the statistics module suppresses every figure under five."""
 
+    codes = {grid.code: key for key, grid in w.grids.items()}
+
     def observe(who):
         answer = fetch(w, who, "get", reverse(route.name))
         if answer.status != 200:
             return answer.outcome
         data = answer.json()
-        assert data["suppressed"]
-        for row in data["rows"]:
-            assert all(row[field] is None for field in data["suppressed"] if field in row)
-        return frozenset(row["code"] for row in data["rows"])
+        assert "population" in data["suppressed"]
+        return {codes[row["code"]]: row["population"] for row in data["rows"]}
 
-    return same_for(
-        IDENTITIES,
-        observe,
-        lambda who: web(who, frozenset(w.grids[k].code for k in STATISTICS[who]) if who in STATISTICS else 403),
-    )
+    def expect(who):  # exports suppress for everyone, the admin included
+        return (
+            web(who, {key: RESIDENTS[key] if RESIDENTS[key] >= 5 else None for key in STATISTICS[who]})
+            if who in STATISTICS
+            else web(who, 403)
+        )
+
+    return same_for(IDENTITIES, observe, expect)
 
 
 @rule("maps:stats_export")
@@ -736,20 +798,46 @@ def command_register(w, route):
     return same_for(IDENTITIES, observe, lambda who: webs(who, (200, 400) if who in REGISTRARS else (403, 403)))
 
 
+# 上报数 per grid worker on the 综合评价 tables (fixed L3): an evaluator counts the reports
+# made in his scope only. worker_b reported c2 in street A and c4 in street B.
+INDICATOR_REPORTS = {
+    "shift_leader": {"worker_a": 2, "worker_b": 1},
+    "leader": {"worker_a": 2, "worker_b": 1},
+    "planner": {"worker_a": 2, "worker_b": 2},  # aggregates of the whole district are their work
+    "admin": {"worker_a": 2, "worker_b": 2},
+}
+
+
 @rule("command:indicators")
 def command_indicators(w, route):
-    """Status only. Report item L3: the figures are district-wide for every evaluator, where a
-    street's shift leader and leader should get their street's only (not asserted here)."""
+    """The page and its CSV and Excel exports: evaluators only, each with his scope's figures."""
     url = reverse(route.name)
-    day = w.at.date().isoformat()
-    day = w.at.date().isoformat()
+    period = {"start": (w.at.date() - dt.timedelta(days=1)).isoformat(), "end": timezone.localdate().isoformat()}
+
+    def reports(answer):
+        """上报数 by worker from the CSV or the Excel export."""
+        if answer.status != 200:
+            return answer.outcome
+        if answer.body.startswith(b"PK"):  # the workbook: a title row, the headers, the rows
+            sheet = openpyxl.load_workbook(io.BytesIO(answer.body)).worksheets[0]
+            rows = [[c.value for c in row] for row in sheet.iter_rows(min_row=3)]
+        else:
+            rows = list(csv.reader(io.StringIO(answer.body.decode("utf-8-sig"))))[1:]
+        return {row[0]: int(row[2]) for row in rows}
 
     def observe(who):
         page = fetch(w, who, "get", url).outcome
-        export = fetch(w, who, "get", url, {"level": "grid", "start": day, "end": day, "format": "csv"}).outcome
-        return page, export
+        workers = {"level": "grid_worker", **period}
+        csv_export = fetch(w, who, "get", url, {**workers, "format": "csv"})
+        xlsx_export = fetch(w, who, "get", url, {**workers, "format": "xlsx"})
+        return page, reports(csv_export), reports(xlsx_export)
 
-    return same_for(IDENTITIES, observe, lambda who: webs(who, (200, 200) if who in EVALUATORS else (403, 403)))
+    def expect(who):
+        if who not in EVALUATORS:
+            return webs(who, (403, 403, 403))
+        return 200, INDICATOR_REPORTS[who], INDICATOR_REPORTS[who]
+
+    return same_for(IDENTITIES, observe, expect)
 
 
 @rule("command:case_detail")
@@ -1260,6 +1348,9 @@ def test_the_world_is_what_the_matrix_assumes(world):
     assert world.cases["c3"].current_assignee == world.users["grid_worker"]
     assert world.cases["c3"].reporter_phone_masked == "139****5678"
     assert set(world.photos) == {"c1", "c2", "c3", "c4", "c5"}  # Open311 sends a media URL, not a file
+    residents = {key: Person.objects.filter(household__building=b).count() for key, b in world.buildings.items()}
+    assert residents == {key: Person.objects.filter(household__grid=g).count() for key, g in world.grids.items()}
+    assert residents == RESIDENTS  # one building per grid: a count of 7, one of 3, two of 1
     assert PersonalDataReveal.objects.count() == 0
 
 

@@ -17,6 +17,7 @@ import psycopg
 import pytest
 from django.db import connection
 from django.test import RequestFactory
+from django.utils import timezone
 from knox.models import AuthToken
 from rest_framework.test import APIClient
 
@@ -131,11 +132,13 @@ def _retry_creates_exactly_one_case(token: str, body: dict, worker, media_root) 
 
 @pytest.mark.django_db(transaction=True)
 def test_connection_lost_while_the_report_waits_answers_503_and_the_retry_creates_one_case(phone, media_root):
-    """The report waits on its idempotency key's lock (taken first thing in its transaction)."""
+    """The report waits in the middle of its transaction, on the day's case-number counter (this
+    test holds an uncommitted counter row for the same prefix, as a concurrent report would)."""
     worker, category, token = phone
     body = _report(category)
+    prefix = f"{category.code}{timezone.localdate():%Y%m%d}"
     with psycopg.connect(database_url()) as holder:
-        holder.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"{worker.pk}:{KEY}"])
+        holder.execute("INSERT INTO events_casenumbercounter (prefix, last) VALUES (%s, 7)", [prefix])
         request = RequestThread(token, body)
         request.start()
         pid = _backend_waiting_on(holder, request)
@@ -169,8 +172,8 @@ def test_connection_lost_at_commit_leaves_no_row_and_the_retry_creates_one_case(
     assert not request.is_alive() and request.error is None
     _assert_503(request.response)
     _nothing_written(media_root)
-    # The photo file written before the commit is left on disk, unreferenced (report item R1):
-    # no row points to it, so no view can serve it; it is not asserted here either way.
+    # The photo file was written before the COMMIT; the request's end deleted it (no row names it).
+    assert stored_files(media_root) == []
 
     _retry_creates_exactly_one_case(token, body, worker, media_root)
 

@@ -3,9 +3,8 @@ happens once.
 
 A real `manage.py procrastinate worker` runs a timer-alert job (events.case_timer_check)
 that waits on the case's row lock, held by this test. The worker is killed while it waits;
-its job stays "doing". procrastinate's stalled-job retry (get_stalled_jobs + retry_job,
-what a periodic retry task runs: see report item R2 and docs/security.md) puts it back;
-a restarted worker runs it; the alert is recorded exactly once.
+its job stays "doing". The periodic task events.stalled_jobs_retry (get_stalled_jobs +
+retry_job) puts it back, once; a restarted worker runs it; the alert is recorded exactly once.
 """
 
 from __future__ import annotations
@@ -23,7 +22,6 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.db import connection
 from django.utils import timezone
-from procrastinate.contrib.django import app
 from procrastinate.contrib.django.models import ProcrastinateJob
 
 from accounts.models import Role
@@ -155,12 +153,14 @@ def test_a_job_killed_mid_run_is_retried_and_its_alert_is_recorded_once(overdue_
             assert CaseAlert.objects.filter(case=case).count() == 0
             assert CaseHistory.objects.filter(case=case, action=Action.ALERT).count() == 0
 
-            # 3. procrastinate's stalled-job retry. The killed worker beats no more; the threshold
-            # of 0 s (production: 30 s) is sound here because no live worker holds a job of this queue.
-            stalled = async_to_sync(app.job_manager.get_stalled_jobs)(queue=queue, seconds_since_heartbeat=0)
-            assert [(j.id, j.worker_id) for j in stalled] == [(job_id, killed_worker_id)]
-            for stalled_job in stalled:
-                async_to_sync(app.job_manager.retry_job)(stalled_job)
+            # 3. The periodic task events.stalled_jobs_retry puts it back. The killed worker beats
+            # no more; the threshold of 0 s (production: 30 s) is sound here because no live
+            # worker holds a job of this queue.
+            retry = async_to_sync(tasks.stalled_jobs_retry.func)
+            assert retry(timestamp=int(time.time()), seconds_since_heartbeat=0, queue=queue) == [job_id]
+            job.refresh_from_db()
+            assert (job.status, job.attempts) == ("todo", 1)
+            assert retry(timestamp=int(time.time()), seconds_since_heartbeat=0, queue=queue) == []  # once only
             job.refresh_from_db()
             assert (job.status, job.attempts) == ("todo", 1)
 

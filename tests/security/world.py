@@ -9,6 +9,9 @@ phones, buildings, facilities, patrols and an Open311 report.
 Grids are 0.001° squares in a row, west to east: a1g1, a1g2, a2g1, b1g1, all inside the
 web-mercator tile z15/26068/13582, so that one tile shows the whole world.
 
+Residents: one per grid (followed: 独居老人), and more in two of them so that small counts are
+seen suppressed and a count of five or more is seen exact (RESIDENTS): a1g2 has 7, a2g1 3.
+
 Cases (all reported ten days ago, so every open step is overdue):
     c1  a1g1  worker_a reports, the operator files: dispatched to 环卫所 (sanitation)
     c2  a1g2  worker_b reports outside his own grid (a reporter sees his own report)
@@ -43,6 +46,9 @@ X0, Y0 = 106.3925, 29.3925
 CELL = 0.001
 TILE = (15, 26068, 13582)  # contains every grid of the world
 GRID_KEYS = ("a1g1", "a1g2", "a2g1", "b1g1")
+# Residents per grid (and per building: one building per grid); counts under five are suppressed
+# for users who may not see the residents (maps.access.suppress).
+RESIDENTS = {"a1g1": 1, "a1g2": 7, "a2g1": 3, "b1g1": 1}
 CASE_KEYS = ("c1", "c2", "c3", "c4", "c5", "c6")
 
 # Every identity of the matrix; "anonymous" is nobody signed in.
@@ -158,6 +164,18 @@ def build_world(media: Path) -> types.SimpleNamespace:
             tags=[PersonTag.ELDERLY_ALONE],
         )
         clear += [id_number, phone]
+        for extra in range(1, RESIDENTS[key]):  # housemates, not followed
+            extra_id = valid_id_number(100 * (index + 1) + extra, dt.date(1985, 1 + extra, 1))
+            Person.objects.create(
+                household=household,
+                name=f"居民{key}-{extra}",
+                sex="M" if extra % 2 else "F",
+                birth_date=dt.date(1985, 1 + extra, 1),
+                id_number_encrypted=pii.encrypt(extra_id),
+                id_number_hash=pii.lookup_hash(extra_id),
+                id_number_masked=pii.mask_id_number(extra_id),
+            )
+            clear.append(extra_id)
         facilities[key] = FacilityFactory(
             code=f"500104010100000{index + 1}",
             facility_type=facility_type,

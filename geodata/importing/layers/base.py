@@ -8,7 +8,8 @@ attached to the record they concern, in Chinese, and name the column or the othe
 """
 
 import abc
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import functools
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
@@ -25,10 +26,12 @@ from geodata.importing.geometry import Metric, Shape, overlaps
 from geodata.models import District
 
 T = TypeVar("T")
-LOOKUP_BATCH = 10_000
-# After loading this many rows the table's planner statistics are refreshed at once: a table
-# that went from empty to 60 000 rows in one COPY otherwise gets nested-loop plans until
-# autovacuum catches up (seen: a 2-minute population export right after an import).
+# After loading this many rows the table's planner statistics are refreshed at once when the
+# load more than doubled the table: a table that went from empty to 60 000 rows in one COPY
+# otherwise gets nested-loop plans until autovacuum catches up (seen: a 2-minute population
+# export right after an import). Statistics drawn from at least half the rows still describe
+# the table (the planner scales row counts by its current size), and autovacuum refreshes them
+# after 10 % of change anyway; an ANALYZE costs as much as the COPY of 40 000 households.
 ANALYZE_AFTER_ROWS = 1000
 
 
@@ -71,7 +74,11 @@ class LayerImporter(abc.ABC):
 
     def __init__(self, *, tolerance_m2: float) -> None:
         self.tolerance_m2 = tolerance_m2
-        self.metric = Metric()
+
+    @functools.cached_property
+    def metric(self) -> Metric:
+        """The metric CRS transformer, built on first use: layers without polygons never need it."""
+        return Metric()
 
     @abc.abstractmethod
     def parse_all(self, records: list[Record]) -> None:
@@ -94,19 +101,31 @@ class LayerImporter(abc.ABC):
 # --- helpers -------------------------------------------------------------------------------------
 
 
-def chunks(items: Sequence[T], size: int = LOOKUP_BATCH) -> Iterator[Sequence[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+def _text_array(values: Iterable[str]) -> str:
+    """The PostgreSQL literal of a text[] (every element quoted, backslash and quote escaped)."""
+    return "{" + ",".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values) + "}"
+
+
+class _EqualsAny(models.Lookup):
+    """`column = ANY(%s::text[])` with the values as one parameter: a 10 000-value `IN (…)` list
+    costs more to build and bind client-side than the look-up costs the database, and so does
+    psycopg's generic list adapter (client-side binding); the array's literal is built here."""
+
+    lookup_name = "equals_any"
+    prepare_rhs = False
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, tuple[Any, ...]]:
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        return f"{lhs} = ANY(%s::text[])", (*lhs_params, _text_array(self.rhs))
 
 
 def existing(model: type[models.Model], field_name: str, values: Iterable[str], *fields: str) -> dict[str, Any]:
-    """Rows of `model` whose `field_name` is among `values`, keyed by that value (batched IN look-ups)."""
+    """Rows of `model` whose `field_name` is among `values`, keyed by that value (one array look-up)."""
     wanted = sorted({v for v in values if v})
-    found: dict[str, Any] = {}
-    for batch in chunks(wanted):
-        rows = model.objects.filter(**{f"{field_name}__in": batch}).values(field_name, *fields)  # type: ignore[attr-defined]
-        found.update({row[field_name]: row for row in rows})
-    return found
+    if not wanted:
+        return {}
+    rows = model.objects.filter(_EqualsAny(models.F(field_name), wanted)).values(field_name, *fields)  # type: ignore[attr-defined]
+    return {row[field_name]: row for row in rows}
 
 
 def shapes_of(queryset: models.QuerySet, field_name: str = "geom") -> list[BaseGeometry]:
@@ -150,11 +169,13 @@ def copy_rows(table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]])
     count = 0
     quote = connection.ops.quote_name
     with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [table])
+        (known,) = cursor.fetchone()  # rows the planner's statistics describe; -1: never analysed
         with cursor.copy(f"COPY {quote(table)} ({', '.join(map(quote, columns))}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
                 count += 1
-        if count >= ANALYZE_AFTER_ROWS:
+        if count >= ANALYZE_AFTER_ROWS and count > known:
             cursor.execute(f"ANALYZE {quote(table)}")
     return count
 

@@ -12,11 +12,12 @@ gives correctly, so that the household and its other residents are loaded and th
 can be imported again later: it will then join the existing household.
 """
 
+import operator
 from collections import defaultdict
 
 from geodata import pii
 from geodata.importing import columns as c
-from geodata.importing.layers.base import CheckOutcome, LayerImporter, Record, chunks, copy_rows, existing
+from geodata.importing.layers.base import CheckOutcome, LayerImporter, Record, copy_rows, existing
 from geodata.importing.sources import looks_like_spreadsheet_number
 from geodata.models import Building, Household, Person, PersonTag
 
@@ -57,12 +58,15 @@ class PopulationImporter(LayerImporter):
 
     def parse_all(self, records: list[Record]) -> None:
         self.buildings = existing(Building, "code", [r.values["building_code"] for r in records], "id", "grid_id")
+        person_values = operator.itemgetter(*PERSON_COLUMNS)
         for record in records:
-            code = record.take(c.required, record.values["household_code"], "户编号")
-            if code:
-                record.take(c.max_length, code, "户编号", 40)
+            code: str | None = record.values["household_code"]
+            if not code or len(code) > 40:  # the parsers (and their messages) for a bad code only
+                code = record.take(c.required, code, "户编号")
+                if code:
+                    record.take(c.max_length, code, "户编号", 40)
             record.data["household"] = self._household_part(record)
-            if any(record.values[name] for name in PERSON_COLUMNS):
+            if any(person_values(record.values)):
                 record.data["person"] = self._person_part(record)
 
     def _household_part(self, record: Record) -> dict[str, str]:
@@ -74,8 +78,9 @@ class PopulationImporter(LayerImporter):
             else:
                 record.problems.append(f"楼栋编码 {v['building_code']} 未登记，请先导入楼栋")
         for name, label, length in (("unit", "单元", 10), ("room", "房号", 20), ("head_name", "户主姓名", 50)):
-            if v[name]:
-                part[name] = record.take(c.max_length, v[name], label, length)
+            value = v[name]
+            if value:  # the parser (and its message) only for a value that is too long: most are not
+                part[name] = value if len(value) <= length else record.take(c.max_length, value, label, length)
         if v["household_type"]:
             part["household_type"] = record.take(
                 c.choice, v["household_type"], "户类型", Household.Type, extra=HOUSEHOLD_TYPE_ALIASES
@@ -143,6 +148,11 @@ class PopulationImporter(LayerImporter):
         return CheckOutcome()
 
     def _merge(self, code: str, rows: list[Record], registered: dict | None) -> dict:
+        if registered is None and len(rows) == 1:  # a new household on one row: nothing to compare
+            part = rows[0].data["household"]
+            if "building_code" not in part:
+                rows[0].problems.append(f"新户 {code} 缺少有效的楼栋编码（新户须填写已登记的楼栋编码）")
+            return {"registered": None, **part}
         merged: dict[str, tuple[str, Record]] = {}
         for record in rows:
             for name, value in record.data["household"].items():
@@ -165,11 +175,10 @@ class PopulationImporter(LayerImporter):
     def _check_persons(self, records: list[Record]) -> None:
         people = [r for r in records if r.data.get("person")]
         hashes = [r.data["person"]["id_hash"] for r in people]
-        registered: dict[str, str] = {}
-        for batch in chunks(sorted(set(hashes))):
-            registered.update(
-                Person.objects.filter(id_number_hash__in=batch).values_list("id_number_hash", "household__code")
-            )
+        registered = {
+            id_hash: row["household__code"]
+            for id_hash, row in existing(Person, "id_number_hash", hashes, "household__code").items()
+        }
         first_row: dict[str, Record] = {}
         for record in people:
             id_hash = record.data["person"]["id_hash"]
@@ -185,6 +194,8 @@ class PopulationImporter(LayerImporter):
             {r.values["household_code"] for r in records}
             - {code for code, merged in self.merged.items() if merged["registered"]}
         )
+        # Encrypted in batches (pii.encrypt_many): one AES context per column, not per value.
+        household_phones = [self.merged[code].get("household_phone", "") for code in new_codes]
         households = copy_rows(
             Household._meta.db_table,
             [
@@ -199,10 +210,12 @@ class PopulationImporter(LayerImporter):
                 "grid_id",
                 "is_demo",
             ],
-            (self._household_row(code) for code in new_codes),
+            map(self._household_row, new_codes, household_phones, pii.encrypt_many(household_phones)),
         )
-        people = [r for r in records if r.data.get("person")]
-        household_ids = existing(Household, "code", [r.values["household_code"] for r in people], "id")
+        people = [(r, r.data["person"]) for r in records if r.data.get("person")]
+        household_ids = existing(Household, "code", [r.values["household_code"] for r, _ in people], "id")
+        id_tokens = pii.encrypt_many([p["id_number"] for _, p in people])
+        phone_tokens = pii.encrypt_many([p["phone"] for _, p in people])
         persons = copy_rows(
             Person._meta.db_table,
             [
@@ -226,24 +239,22 @@ class PopulationImporter(LayerImporter):
                     p["sex"],
                     p["birth_date"],
                     p["ethnicity"],
-                    pii.encrypt(p["id_number"]),
+                    id_token,
                     p["id_hash"],
                     pii.mask_id_number(p["id_number"]),
-                    pii.encrypt(p["phone"]),
+                    phone_token,
                     pii.mask_phone(p["phone"]),
                     p["tags"],
                     False,
                 ]
-                for r in people
-                for p in [r.data["person"]]
+                for (r, p), id_token, phone_token in zip(people, id_tokens, phone_tokens, strict=True)
             ),
         )
         return {"户": households, "实有人口": persons}
 
-    def _household_row(self, code: str) -> list:
+    def _household_row(self, code: str, phone: str, phone_token: str) -> list:
         merged = self.merged[code]
         building = self.buildings[merged["building_code"]]
-        phone = merged.get("household_phone", "")
         return [
             code,
             building["id"],
@@ -251,7 +262,7 @@ class PopulationImporter(LayerImporter):
             merged.get("room", ""),
             merged.get("household_type", Household.Type.RESIDENT),
             merged.get("head_name", ""),
-            pii.encrypt(phone),
+            phone_token,
             pii.mask_phone(phone),
             # Households carry their building's grid (see Household.grid); the building's grid
             # itself was derived spatially when the building was registered.

@@ -85,6 +85,7 @@
       "case",
       ["boolean", ["feature-state", "selected"], false], SELECTED,
       ["!", ["has", "id"]], CONTEXT,
+      ["!", ["has", colourBy()]], NO_VALUE, // a count under five, not shown to this user
       byClass,
     ];
   }
@@ -107,6 +108,10 @@
       lower = upper;
     });
     if (!bins.length) html += '<div class="row muted">视野内没有可统计的楼栋</div>';
+    if (cfg.suppressed_below && colourBy() !== "open_cases") {
+      html += '<div class="row"><span class="swatch" style="background:' + NO_VALUE + '"></span>不足' +
+        cfg.suppressed_below + "（不显示）</div>";
+    }
     html += '<div class="row"><span class="swatch" style="background:' + CONTEXT + '"></span>管辖范围外（仅显示体量）</div>';
     html += '<div class="title">城市部件</div>';
     Object.keys(STATUS_COLOURS).forEach(function (status) {
@@ -179,30 +184,37 @@
     }).join("") + (count > list.length ? '<li class="more">另有 ' + (count - list.length) + " 件</li>" : "") + "</ul>";
   }
 
+  // A population count: null when suppressed (under five, for users who may not see the residents).
+  function count(n, below) { return n == null ? "&lt;" + (below || 5) : String(n); }
+
   function pyramid(s) {
+    var below = s.suppressed_below;
     var most = Math.max.apply(null, s.male.concat(s.female).concat([1]));
+    var bar = function (n) { return n == null ? 0 : 100 * n / most; };
     var rows = s.age_bands.map(function (band, i) {
-      return "<tr><td>" + esc(band) + '</td><td class="bar male"><span style="width:' + (100 * s.male[i] / most) +
-        '%"></span><em>' + s.male[i] + '</em></td><td class="bar female"><span style="width:' +
-        (100 * s.female[i] / most) + '%"></span><em>' + s.female[i] + "</em></td></tr>";
+      return "<tr><td>" + esc(band) + '</td><td class="bar male"><span style="width:' + bar(s.male[i]) +
+        '%"></span><em>' + count(s.male[i], below) + '</em></td><td class="bar female"><span style="width:' +
+        bar(s.female[i]) + '%"></span><em>' + count(s.female[i], below) + "</em></td></tr>";
     }).reverse();
     return '<table class="pyramid"><tr><th>年龄</th><th>男</th><th>女</th></tr>' + rows.join("") + "</table>";
   }
 
   function renderBuilding(b) {
-    var s = b.structure;
+    var s = b.structure; // absent without the right to population figures
+    var below = s ? s.suppressed_below : null;
     var g = b.grid;
     var html = '<div class="building-panel" data-building-id="' + b.id + '"><h3>' + esc(b.address) + "</h3>" +
       "<p>" + esc(b.code) + " · " + esc(b.use) + " · " + b.floors + " 层 · 约 " + b.height_m + " 米" +
       (b.has_footprint ? "" : "（无基底轮廓，按点位示意）") + "</p>" +
-      '<table class="counts"><tr><td>户数</td><td class="n" data-field="households">' + b.households + "</td>" +
-      '<td>实有人口</td><td class="n" data-field="residents">' + s.residents + "</td></tr>" +
-      '<tr><td>重点关注</td><td class="n" data-field="followed">' + s.followed_residents + "</td>" +
+      '<table class="counts">' + (s ? '<tr><td>户数</td><td class="n" data-field="households">' + count(b.households, below) + "</td>" +
+      '<td>实有人口</td><td class="n" data-field="residents">' + count(s.residents, below) + "</td></tr>" +
+      '<tr><td>重点关注</td><td class="n" data-field="followed">' + count(s.followed_residents, below) + "</td>" : "<tr>") +
       '<td>未结案件</td><td class="n" data-field="open_cases">' + b.open_cases_count + "</td></tr></table>" +
-      "<h4>年龄结构（人数）</h4>" + pyramid(s) +
+      (s ? "<h4>年龄结构（人数）</h4>" + pyramid(s) +
+      (below ? '<p class="muted">不足' + below + "人的数字不显示。</p>" : "") +
       "<h4>重点关注人群（人数）</h4><table>" + s.followed.map(function (f) {
-        return "<tr><td>" + esc(f.label) + '</td><td class="n">' + f.count + "</td></tr>";
-      }).join("") + "</table>" +
+        return "<tr><td>" + esc(f.label) + '</td><td class="n">' + count(f.count, below) + "</td></tr>";
+      }).join("") + "</table>" : "") +
       "<h4>所属网格</h4><p>" + (g ? esc(g.name) + "（" + esc(g.code) + "）<br><small>" + esc(g.street) + " " +
         esc(g.community) + "</small>" : "未划入网格") + "</p>" +
       '<p data-field="workers">网格员：' + (b.workers.length ? b.workers.map(function (w) {

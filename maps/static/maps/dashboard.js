@@ -252,17 +252,28 @@
     });
   }
 
+  // A population count: null when suppressed (under five, for users who may not see the residents).
+  function count(n, below) { return n == null ? "&lt;" + (below || 5) : String(n); }
+
+  function population(s) {
+    if (!s) return ""; // no right to population figures: the panel has none
+    var below = s.suppressed_below;
+    return '<table class="population"><tr><td>实有人口</td><td class="n" data-field="population">' + count(s.population, below) + "</td>" +
+      '<td>户数</td><td class="n" data-field="households">' + count(s.households, below) + "</td></tr>" +
+      '<tr><td>男</td><td class="n" data-field="male">' + count(s.male_total, below) + "</td>" +
+      '<td>女</td><td class="n" data-field="female">' + count(s.female_total, below) + "</td></tr></table>" +
+      '<canvas id="pyramid" height="190" aria-label="人口年龄结构"></canvas>' +
+      (below ? '<p class="muted">不足' + below + "人的数字不显示。</p>" : "") +
+      "<h4>重点关注人群（人数）</h4><table>" +
+      s.followed.map(function (f) { return "<tr><td>" + esc(f.label) + '</td><td class="n">' + count(f.count, below) + "</td></tr>"; }).join("") +
+      "</table>";
+  }
+
   function renderGrid(grid) {
     var s = grid.structure;
     var html = '<div class="grid-panel" data-grid-id="' + grid.id + '"><h3>' + esc(grid.name) + "</h3>" +
       "<p>" + esc(grid.code) + " · " + esc(grid.street) + esc(grid.community) + " · " + grid.area_km2 + " km²</p>" +
-      '<table><tr><td>实有人口</td><td class="n" data-field="population">' + s.population + "</td>" +
-      '<td>户数</td><td class="n" data-field="households">' + s.households + "</td></tr>" +
-      "<tr><td>男</td><td class=\"n\">" + sum(s.male) + "</td><td>女</td><td class=\"n\">" + sum(s.female) + "</td></tr></table>" +
-      '<canvas id="pyramid" height="190" aria-label="人口年龄结构"></canvas>' +
-      "<h4>重点关注人群（人数）</h4><table>" +
-      s.followed.map(function (f) { return "<tr><td>" + esc(f.label) + '</td><td class="n">' + f.count + "</td></tr>"; }).join("") +
-      "</table><h4>城市部件</h4><table>" +
+      population(s) + "<h4>城市部件</h4><table>" +
       grid.facilities.map(function (f) { return "<tr><td>" + esc(f.label) + '</td><td class="n">' + f.count + "</td></tr>"; }).join("") +
       "</table><h4>网格员</h4><p>" +
       (grid.workers.length ? grid.workers.map(function (w) { return esc(w.name) + (w.primary ? "（专职）" : ""); }).join("、") : "未配备") +
@@ -277,12 +288,14 @@
       li.addEventListener("click", function () { openCase(Number(li.dataset.caseId)); });
     });
     if (pyramidChart) pyramidChart.destroy();
+    pyramidChart = null;
+    if (!s) return;
     pyramidChart = new Chart($("pyramid"), {
       type: "bar",
       data: {
         labels: s.age_bands.slice().reverse(),
         datasets: [
-          { label: "男", data: s.male.slice().reverse().map(function (n) { return -n; }), backgroundColor: "#4e79a7" },
+          { label: "男", data: s.male.slice().reverse().map(function (n) { return n == null ? null : -n; }), backgroundColor: "#4e79a7" },
           { label: "女", data: s.female.slice().reverse(), backgroundColor: "#e15759" },
         ],
       },
@@ -293,8 +306,6 @@
       },
     });
   }
-
-  function sum(list) { return list.reduce(function (a, b) { return a + b; }, 0); }
 
   function openCase(id) {
     getJSON(cfg.urls["case"].replace("{id}", id)).then(function (c) {
