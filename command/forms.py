@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from abc import ABCMeta, abstractmethod
 from typing import Any, ClassVar
 
 from django import forms
@@ -55,7 +56,11 @@ def _photo_list(cleaned: dict[str, Any]) -> list:
 # --- workflow actions -----------------------------------------------------------------------
 
 
-class ActionForm(forms.Form):
+class _AbstractFormMetaclass(forms.forms.DeclarativeFieldsMetaclass, ABCMeta):
+    """Django's form metaclass with ABCMeta, so a form can declare abstract methods."""
+
+
+class ActionForm(forms.Form, metaclass=_AbstractFormMetaclass):
     """The fields of one action on one case; `submit` calls the action's service."""
 
     action: ClassVar[Action]
@@ -103,8 +108,9 @@ class ActionForm(forms.Form):
         else:
             self.add_error(None, error)
 
+    @abstractmethod
     def submit(self) -> Case:
-        raise NotImplementedError
+        """Call the workflow service of this form's action and return the case."""
 
 
 class RequestVerificationForm(ActionForm):

@@ -37,7 +37,6 @@ import dataclasses
 import datetime as dt
 import hashlib
 import io
-import json
 import logging
 import math
 import random
@@ -59,7 +58,6 @@ from django.utils import timezone
 from PIL import Image, ImageDraw
 from procrastinate.contrib.django import app as job_app
 from procrastinate.testing import InMemoryConnector
-from psycopg import sql
 from shapely.geometry import Point
 
 from accounts.models import Role, User
@@ -1081,22 +1079,11 @@ def demo_case_counts() -> dict[str, int]:
 
 
 def marker_read() -> dict[str, Any] | None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT obj_description(%s::regclass, 'pg_class')", [_MARKER_TABLE])
-        comment = cursor.fetchone()[0] or ""
-    if not comment.startswith(_MARKER_PREFIX):
-        return None
-    try:
-        return json.loads(comment.removeprefix(_MARKER_PREFIX))
-    except ValueError:
-        return None
+    return district_store.table_marker_read(_MARKER_TABLE, _MARKER_PREFIX)
 
 
 def _marker_write(marker: dict[str, Any] | None) -> None:
-    text = _MARKER_PREFIX + json.dumps(marker, sort_keys=True) if marker is not None else None
-    statement = sql.SQL("COMMENT ON TABLE {} IS {}").format(sql.Identifier(_MARKER_TABLE), sql.Literal(text))
-    with connection.cursor() as cursor:
-        cursor.execute(statement.as_string(connection.connection))
+    district_store.table_marker_write(_MARKER_TABLE, _MARKER_PREFIX, marker)
 
 
 def _version(district: dict[str, Any]) -> str:

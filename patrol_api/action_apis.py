@@ -8,6 +8,7 @@ in patrol_api.errors.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -25,7 +26,7 @@ from patrol_api import selectors, serializers
 from patrol_api.case_apis import ERRORS, WriteThrottled
 
 
-class CaseActionApi(WriteThrottled, APIView):
+class CaseActionApi(WriteThrottled, APIView, ABC):
     action: ClassVar[Action]
     input_serializer: ClassVar[type[drf_serializers.Serializer]] = serializers.CommentInput
 
@@ -39,8 +40,9 @@ class CaseActionApi(WriteThrottled, APIView):
             return Response(status=status.HTTP_204_NO_CONTENT)
         return Response(serializers.CaseDetailOut(updated, context={"request": request}).data)
 
+    @abstractmethod
     def perform(self, *, case: Case, actor: User, data: dict[str, Any], request: Request) -> None:
-        raise NotImplementedError
+        """Carry out the action through events.services (each endpoint says which)."""
 
 
 def action_endpoint(action: Action, input_serializer: type[drf_serializers.Serializer], description: str):

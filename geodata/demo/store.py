@@ -51,23 +51,33 @@ _MARKER_PREFIX = "gridmgmt-demo "
 # --- marker -------------------------------------------------------------------------------
 
 
-def marker_read() -> dict[str, Any] | None:
+def table_marker_read(table: str, prefix: str) -> dict[str, Any] | None:
+    """The JSON marker kept as `table`'s comment after `prefix` (what a demo loader loaded)."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT obj_description(%s::regclass, 'pg_class')", [_MARKER_TABLE])
+        cursor.execute("SELECT obj_description(%s::regclass, 'pg_class')", [table])
         comment = cursor.fetchone()[0] or ""
-    if not comment.startswith(_MARKER_PREFIX):
+    if not comment.startswith(prefix):
         return None
     try:
-        return json.loads(comment.removeprefix(_MARKER_PREFIX))
+        return json.loads(comment.removeprefix(prefix))
     except ValueError:
         return None
 
 
-def marker_write(marker: dict[str, Any] | None) -> None:
-    text = _MARKER_PREFIX + json.dumps(marker, sort_keys=True) if marker is not None else None
-    statement = sql.SQL("COMMENT ON TABLE {} IS {}").format(sql.Identifier(_MARKER_TABLE), sql.Literal(text))
+def table_marker_write(table: str, prefix: str, marker: dict[str, Any] | None) -> None:
+    """Keep `marker` (None: none) as `table`'s comment after `prefix`."""
+    text = prefix + json.dumps(marker, sort_keys=True) if marker is not None else None
+    statement = sql.SQL("COMMENT ON TABLE {} IS {}").format(sql.Identifier(table), sql.Literal(text))
     with connection.cursor() as cursor:
         cursor.execute(statement.as_string(connection.connection))
+
+
+def marker_read() -> dict[str, Any] | None:
+    return table_marker_read(_MARKER_TABLE, _MARKER_PREFIX)
+
+
+def marker_write(marker: dict[str, Any] | None) -> None:
+    table_marker_write(_MARKER_TABLE, _MARKER_PREFIX, marker)
 
 
 def demo_counts() -> dict[str, int]:
